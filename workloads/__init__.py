@@ -1,0 +1,1 @@
+"""Data contracts, simulator, ingestion, pipelines and deep dives built on the platform."""
