@@ -72,7 +72,8 @@ class PostgresSettings(BaseModel):
     def dsn(self, database: str | None = None, *, driver: str = "postgresql") -> str:
         """A URL with the password in clear: hand it to clients, never print it."""
         password = quote(self.password.get_secret_value(), safe="")
-        return f"{driver}://{quote(self.user, safe='')}:{password}@{self.host}:{self.port}/{database or self.database}"
+        user = quote(self.user, safe="")
+        return f"{driver}://{user}:{password}@{self.host}:{self.port}/{database or self.database}"
 
 
 class LakeSettings(BaseModel):
@@ -158,7 +159,37 @@ class Settings(BaseSettings):
 
     def masked(self) -> dict[str, Any]:
         """The settings as plain data with every secret replaced by a mask, for printing."""
-        return self.model_dump(mode="json")
+        return _mask(self)
+
+    def env_items(self) -> list[tuple[str, str]]:
+        """(environment variable, masked value) for every leaf setting: what to set to change it."""
+        return _flatten(self.masked(), ENV_PREFIX)
+
+
+def _mask(model: BaseModel) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            out[name] = "********" if value.get_secret_value() else "(not set)"
+        elif isinstance(value, BaseModel):
+            out[name] = _mask(value)
+        elif isinstance(value, Path | StrEnum):
+            out[name] = str(value)
+        else:
+            out[name] = value
+    return out
+
+
+def _flatten(data: dict[str, Any], prefix: str) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key.upper()}"
+        if isinstance(value, dict):
+            items += _flatten(value, name + "__")
+        else:
+            items.append((name, "" if value is None else str(value)))
+    return items
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -1,0 +1,1 @@
+"""The ``mdslab`` command line: thin commands over the library functions."""

@@ -1,0 +1,30 @@
+"""Entry point of the ``mdslab`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from mdslab import __version__
+from mdslab.cli import services
+
+app = typer.Typer(
+    name="mdslab",
+    help="A single-host Modern Data Stack lab: Kafka, Delta Lake on S3, Spark on Ray, MLflow, RAG.\n\n"
+    "Start with `mdslab up`, then `mdslab demo`. Settings come from MDSLAB_* variables (`mdslab config`).",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+app.command()(services.config)
+app.command()(services.up)
+app.command()(services.down)
+app.command()(services.status)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()

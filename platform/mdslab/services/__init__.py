@@ -1,0 +1,1 @@
+"""Service endpoints: health probes for any profile and the supervisor of the embedded profile."""
