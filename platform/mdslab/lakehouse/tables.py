@@ -1,0 +1,220 @@
+"""Read, write and merge the registered Delta tables on S3 (delta-rs), with time travel.
+
+Every write goes through :func:`conform` (schema enforcement) and can carry metadata into the same
+commit: pipeline steps stamp their input versions there, and the stream consumer its Kafka offsets
+(as a delta-rs app transaction), so the table itself says what it was built from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from mdslab import objectstore
+from mdslab.errors import MdslabError
+from mdslab.lakehouse.conform import Data, SchemaMismatchError, conform
+from mdslab.lakehouse.registry import Layer, TableRegistry, TableSpec
+from mdslab.settings import LakeSettings, Settings
+
+METADATA_KEY = "mdslab"
+
+__all__ = ["Lakehouse", "MergeResult", "SchemaMismatchError", "TableInfo", "TableMissingError"]
+
+
+class TableMissingError(MdslabError):
+    """The table has never been written (run the step that produces it)."""
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    layer: Layer
+    uri: str
+    description: str
+    version: int | None
+    rows: int
+    files: int
+    size_bytes: int
+    last_operation: str
+    last_commit: datetime | None
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    version: int
+    inserted: int
+    updated: int
+
+
+class Lakehouse:
+    """The registered tables at their S3 locations. Built once and handed to whoever needs tables."""
+
+    def __init__(self, registry: TableRegistry, lake: LakeSettings, storage_options: dict[str, str]) -> None:
+        self.registry = registry
+        self.lake = lake
+        self.storage_options = storage_options
+
+    @classmethod
+    def from_settings(cls, settings: Settings, registry: TableRegistry) -> Lakehouse:
+        return cls(registry, settings.lake, objectstore.delta_storage_options(settings.s3))
+
+    def spec(self, name: str) -> TableSpec:
+        return self.registry.get(name)
+
+    def uri(self, name: str) -> str:
+        return self.spec(name).uri(self.lake)
+
+    def delta(self, name: str, *, version: int | None = None) -> DeltaTable:
+        try:
+            return DeltaTable(self.uri(name), version=version, storage_options=self.storage_options)
+        except TableNotFoundError:
+            raise TableMissingError(
+                f"table {name} does not exist yet at {self.uri(name)}: run the step that builds it"
+            ) from None
+
+    def exists(self, name: str) -> bool:
+        return DeltaTable.is_deltatable(self.uri(name), storage_options=self.storage_options)
+
+    def version(self, name: str) -> int | None:
+        """Current version, or None for a table never written."""
+        return self.delta(name).version() if self.exists(name) else None
+
+    def read_table(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        columns: list[str] | None = None,
+        filters: Any = None,
+    ) -> pa.Table:
+        """A snapshot as Arrow; ``version`` travels back in time."""
+        return self.delta(name, version=version).to_pyarrow_table(columns=columns, filters=filters)
+
+    def ensure_table(self, name: str) -> DeltaTable:
+        """Create the table empty, with its registered schema, partitioning and description."""
+        if self.exists(name):
+            return self.delta(name)
+        spec = self.spec(name)
+        return DeltaTable.create(
+            self.uri(name),
+            spec.schema,
+            mode="ignore",
+            partition_by=list(spec.partition_by) or None,
+            name=spec.name,
+            description=spec.description,
+            storage_options=self.storage_options,
+        )
+
+    def write_table(
+        self,
+        name: str,
+        data: Data,
+        *,
+        mode: Literal["append", "overwrite"] = "append",
+        metadata: Mapping[str, Any] | None = None,
+        app_transaction: tuple[str, int] | None = None,
+    ) -> int:
+        """Append or overwrite; returns the new version. A batch off the schema is refused unwritten."""
+        spec = self.spec(name)
+        table = self.ensure_table(name)
+        conformed = conform(name, spec.schema, data, version=table.version())
+        write_deltalake(
+            table,
+            conformed,
+            mode=mode,
+            partition_by=list(spec.partition_by) or None,
+            commit_properties=_commit_properties(metadata, app_transaction),
+        )
+        table.update_incremental()
+        return table.version()
+
+    def merge_table(
+        self,
+        name: str,
+        data: pa.Table,
+        *,
+        keys: tuple[str, ...] | None = None,
+        update_existing: bool = True,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> MergeResult:
+        """Upsert on the table's key (or insert only new keys when ``update_existing`` is False)."""
+        spec = self.spec(name)
+        keys = keys or spec.key
+        if not keys:
+            raise ValueError(f"table {name} has no key to merge on")
+        table = self.ensure_table(name)
+        conformed = conform(name, spec.schema, data, version=table.version())
+        predicate = " AND ".join(f"t.{key} = s.{key}" for key in keys)
+        merger = table.merge(
+            conformed,
+            predicate,
+            source_alias="s",
+            target_alias="t",
+            commit_properties=_commit_properties(metadata, None),
+        )
+        if update_existing:
+            merger = merger.when_matched_update_all()
+        metrics = merger.when_not_matched_insert_all().execute()
+        table.update_incremental()
+        return MergeResult(
+            table.version(), int(metrics["num_target_rows_inserted"]), int(metrics["num_target_rows_updated"])
+        )
+
+    def commit_metadata(self, name: str, *, version: int | None = None) -> dict[str, Any]:
+        """What the commit at ``version`` (default: latest) recorded under our key; {} if nothing."""
+        table = self.delta(name)
+        target = table.version() if version is None else version
+        for entry in table.history(table.version() - target + 1):
+            if entry.get("version") == target:
+                raw = entry.get(METADATA_KEY)
+                return json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+        return {}
+
+    def transaction_version(self, name: str, app_id: str) -> int | None:
+        """Last version an app (e.g. a consumer of a partition) committed, for exactly-once resumes."""
+        return self.delta(name).transaction_version(app_id) if self.exists(name) else None
+
+    def info(self, name: str) -> TableInfo:
+        spec = self.spec(name)
+        if not self.exists(name):
+            return TableInfo(name, spec.layer, self.uri(name), spec.description, None, 0, 0, 0, "", None)
+        table = self.delta(name)
+        actions = table.get_add_actions(flatten=True)
+        actions_table = pa.table(actions)
+        rows = int(pc.sum(actions_table.column("num_records")).as_py() or 0) if len(actions_table) else 0
+        size = int(pc.sum(actions_table.column("size_bytes")).as_py() or 0) if len(actions_table) else 0
+        last = table.history(1)[0]
+        stamp = datetime.fromtimestamp(last["timestamp"] / 1000, tz=UTC) if "timestamp" in last else None
+        return TableInfo(
+            name,
+            spec.layer,
+            self.uri(name),
+            spec.description,
+            table.version(),
+            rows,
+            len(actions_table),
+            size,
+            str(last.get("operation", "")),
+            stamp,
+        )
+
+
+def _commit_properties(
+    metadata: Mapping[str, Any] | None, app_transaction: tuple[str, int] | None
+) -> CommitProperties | None:
+    if metadata is None and app_transaction is None:
+        return None
+    return CommitProperties(
+        custom_metadata={METADATA_KEY: json.dumps(dict(metadata or {}), sort_keys=True, default=str)},
+        app_transactions=[Transaction(app_id=app_transaction[0], version=app_transaction[1])]
+        if app_transaction
+        else None,
+    )
