@@ -1,0 +1,79 @@
+"""Connect this process to Ray: a local single-node Ray by default, or a cluster named in the settings.
+
+Ray is the substrate under both Spark (RayDP runs the Spark master and executors as Ray actors) and the
+Delta <-> Spark exchange (Ray Data tasks read and convert table files), so every compute entry point
+calls :func:`ensure_ray` first and gets the same, already-running Ray on later calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+import ray
+from ray.util.debug import log_once
+
+from mdslab.compute.java import find_java_home, java_env
+from mdslab.settings import ComputeSettings
+
+_lock = threading.Lock()
+
+
+def ensure_ray(settings: ComputeSettings) -> None:
+    """Start (or join) Ray once per process; later calls return at once.
+
+    A local Ray gets ``settings.local_ray_cpus`` *logical* CPUs: RayDP executors hold their CPUs for as
+    long as the Spark session lives, so Ray Data tasks need CPUs beyond the executors' or they wait
+    forever. Its workers get the JDK and this interpreter through ``runtime_env`` env vars: the raylet
+    starts Java workers (Spark executors) with ``java`` from ``PATH``, and PySpark's Python workers use
+    ``PYSPARK_PYTHON`` (without it they start the system Python, which has no pyspark).
+
+    With ``settings.ray_address`` set, the cluster's nodes bring their own JDK 17 and Python
+    environment; paths of this machine would mean nothing there, so none are passed.
+    """
+    with _lock:
+        if ray.is_initialized():
+            return
+        if settings.ray_address:
+            ray.init(
+                address=settings.ray_address,
+                logging_level=logging.WARNING,
+                log_to_driver=False,
+            )
+        else:
+            env_vars = {**java_env(find_java_home(settings.java_home)), "PYSPARK_PYTHON": sys.executable}
+            ray.init(
+                num_cpus=settings.local_ray_cpus,
+                object_store_memory=settings.ray_object_store_mb * 1024 * 1024,
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                log_to_driver=False,
+                runtime_env={"env_vars": env_vars},
+            )
+        _quiet_ray_data()
+
+
+def shutdown_ray() -> None:
+    """Disconnect from Ray (and stop it, if this process started it).
+
+    Stop Spark first (:func:`mdslab.compute.spark.stop_spark`): its executors are Ray actors.
+    """
+    with _lock:
+        if ray.is_initialized():
+            ray.shutdown()
+
+
+def _quiet_ray_data() -> None:
+    """Keep Ray Data's progress bars and per-read plan logs off the console.
+
+    Pipeline steps report their own progress; Ray Data's session log file keeps the full detail.
+    """
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    # Ray Data warns once per process that progress bars are off; claim that "once" up front.
+    log_once("ray_data_progress_manager_disabled")
+    for handler in logging.getLogger("ray.data").handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setLevel(logging.WARNING)
