@@ -1,0 +1,61 @@
+"""Data contracts for reference data, events and labels, with their JSON Schemas and column rules."""
+
+from mdslab.workloads.contracts.export import export_json_schemas, schema_document, schema_file_name
+from mdslab.workloads.contracts.models import (
+    CONTRACTS,
+    EARLIEST_EVENT_TIME,
+    LATEST_EVENT_TIME,
+    MAX_CLAIM_AMOUNT,
+    MAX_NOTES_LENGTH,
+    MAX_TRANSACTION_AMOUNT,
+    Claim,
+    Contract,
+    Customer,
+    FraudLabel,
+    Merchant,
+    Policy,
+    Transaction,
+)
+from mdslab.workloads.contracts.rules import ColumnKind, FieldRule, field_rules
+from mdslab.workloads.contracts.vocabulary import (
+    CLAIM_TYPES_BY_PRODUCT,
+    Channel,
+    ClaimStatus,
+    ClaimType,
+    Currency,
+    FraudPattern,
+    MerchantCategory,
+    Product,
+    Segment,
+)
+
+__all__ = [
+    "CLAIM_TYPES_BY_PRODUCT",
+    "CONTRACTS",
+    "EARLIEST_EVENT_TIME",
+    "LATEST_EVENT_TIME",
+    "MAX_CLAIM_AMOUNT",
+    "MAX_NOTES_LENGTH",
+    "MAX_TRANSACTION_AMOUNT",
+    "Channel",
+    "Claim",
+    "ClaimStatus",
+    "ClaimType",
+    "ColumnKind",
+    "Contract",
+    "Currency",
+    "Customer",
+    "FieldRule",
+    "FraudLabel",
+    "FraudPattern",
+    "Merchant",
+    "MerchantCategory",
+    "Policy",
+    "Product",
+    "Segment",
+    "Transaction",
+    "export_json_schemas",
+    "field_rules",
+    "schema_document",
+    "schema_file_name",
+]
