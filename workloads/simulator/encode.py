@@ -94,9 +94,7 @@ class PayloadSpec:
     def __post_init__(self) -> None:
         expected = list(self.contract.model_fields)
         if list(self.fields) != expected:
-            raise ValueError(
-                f"{self.contract.__name__} payload fields {list(self.fields)} != contract {expected}"
-            )
+            raise ValueError(f"{self.contract.__name__} payload fields {list(self.fields)} != contract {expected}")
 
     def json_sql(self) -> str:
         pairs = ", ".join(f"{name} := {expression}" for name, expression in self.fields.items())

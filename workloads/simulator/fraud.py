@@ -74,9 +74,7 @@ def _card_testing(world: World, budget: int, rng: np.random.Generator) -> Frame:
     shop = np.where(rng.random(k) < 0.6, same_shop, -1)[incident]
     merchant = np.where(shop >= 0, shop, world.pickers.pick_online(weekend, rng))
     merchant[is_big] = category_pickers(world, BIG_TICKET).pick_online(weekend[is_big], rng)
-    amount = np.where(
-        is_big, np.clip(rng.lognormal(np.log(700), 0.6, n), 150, 9_000), rng.uniform(0.5, 4.99, n)
-    )
+    amount = np.where(is_big, np.clip(rng.lognormal(np.log(700), 0.6, n), 150, 9_000), rng.uniform(0.5, 4.99, n))
     device = _fraud_devices(k, rng)[incident]
     channel = np.full(n, ONLINE, dtype=np.int64)
     return transaction_rows(
@@ -97,9 +95,7 @@ def _geo_jump(world: World, legit: Frame, budget: int, rng: np.random.Generator)
     k, n = len(sizes), int(sizes.sum())
     customer, merchant = legit["customer"], legit["merchant"]
     home = world.customers.city[customer]
-    at_home = np.isin(legit["channel"], [CARD_PRESENT, CONTACTLESS]) & (
-        world.merchants.city[merchant] == home
-    )
+    at_home = np.isin(legit["channel"], [CARD_PRESENT, CONTACTLESS]) & (world.merchants.city[merchant] == home)
     in_window = (legit["event_us"] > world.start_us) & (legit["event_us"] < world.end_us - 3 * HOUR_US)
     candidates = np.flatnonzero(at_home & in_window)
     if k > len(candidates):
@@ -108,13 +104,9 @@ def _geo_jump(world: World, legit: Frame, budget: int, rng: np.random.Generator)
     legit["anchor"][anchor] = True
     victim, home_city = customer[anchor], home[anchor]
     far_city = _far_cities(world, home_city, rng)
-    gaps = np.where(
-        np.arange(n) == (np.cumsum(sizes) - sizes)[incident], rng.uniform(10, 60, n), rng.uniform(3, 25, n)
-    )
+    gaps = np.where(np.arange(n) == (np.cumsum(sizes) - sizes)[incident], rng.uniform(10, 60, n), rng.uniform(3, 25, n))
     event_us = legit["event_us"][anchor][incident] + running_sum(gaps * MINUTE_US, incident, sizes)
-    merchant_far = category_pickers(world, CASHABLE).pick_store(
-        far_city[incident], world.weekend_at(event_us), rng
-    )
+    merchant_far = category_pickers(world, CASHABLE).pick_store(far_city[incident], world.weekend_at(event_us), rng)
     category = world.merchants.category[merchant_far]
     amount = MEDIAN[category] * rng.lognormal(np.log(2.5), 0.5, n)
     cash = category == CATEGORY_CODES.index(MerchantCategory.CASH_WITHDRAWAL)

@@ -107,9 +107,7 @@ def city_table() -> CityTable:
         lon=np.array([city.lon for city in CITIES]),
         weight=np.array([city.weight for city in CITIES]) / sum(city.weight for city in CITIES),
         region=np.array([REGIONS.index(city.region) for city in CITIES], dtype=np.int64),
-        currency=np.array(
-            [CURRENCY_CODES.index(CURRENCY_BY_COUNTRY[city.country]) for city in CITIES], dtype=np.int64
-        ),
+        currency=np.array([CURRENCY_CODES.index(CURRENCY_BY_COUNTRY[city.country]) for city in CITIES], dtype=np.int64),
         regions=REGIONS,
     )
 

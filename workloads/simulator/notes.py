@@ -130,17 +130,13 @@ def adjuster_notes(facts: ClaimFacts, rng: np.random.Generator) -> list[str]:
         if coin[i, 1] < 0.5:
             prior = int(facts.prior_claims[i])
             plural = "claim" if prior == 1 else "claims"
-            sentences.append(
-                "No prior claims on file." if prior == 0 else f"Policyholder has {prior} prior {plural}."
-            )
+            sentences.append("No prior claims on file." if prior == 0 else f"Policyholder has {prior} prior {plural}.")
         if facts.suspicious[i]:
             earlier = f"CL{p[9] % 10_000_000:08d}"
             sentences.append(DOUBTS[p[9] % len(DOUBTS)].format(earlier=earlier))
         no_deductible = status is ClaimStatus.APPROVED and facts.deductible[i] == 0
         outcome = OUTCOMES[status][0 if no_deductible else p[1] % len(OUTCOMES[status])]
         visit = (day + timedelta(days=int(7 + p[2] % 14))).isoformat()
-        sentences.append(
-            outcome.format(visit=visit, deductible=_money(float(facts.deductible[i]), facts.currency[i]))
-        )
+        sentences.append(outcome.format(visit=visit, deductible=_money(float(facts.deductible[i]), facts.currency[i])))
         notes.append(" ".join(sentences[:2] + sentences[2:][-3:]))
     return notes

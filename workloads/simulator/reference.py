@@ -94,13 +94,8 @@ def make_customers(config: SimulationConfig, cities: CityTable) -> Customers:
     segment = weighted_choice(np.array([0.75, 0.17, 0.08]), n, rng)
     language = [LANGUAGE_BY_COUNTRY[CITIES[c].country] for c in city]
     first_pick, last_pick, domain = rng.random(n), rng.random(n), rng.integers(0, len(EMAIL_DOMAINS), n)
-    first = [
-        FIRST_NAMES[lang][int(u * len(FIRST_NAMES[lang]))]
-        for lang, u in zip(language, first_pick, strict=True)
-    ]
-    last = [
-        LAST_NAMES[lang][int(u * len(LAST_NAMES[lang]))] for lang, u in zip(language, last_pick, strict=True)
-    ]
+    first = [FIRST_NAMES[lang][int(u * len(FIRST_NAMES[lang]))] for lang, u in zip(language, first_pick, strict=True)]
+    last = [LAST_NAMES[lang][int(u * len(LAST_NAMES[lang]))] for lang, u in zip(language, last_pick, strict=True)]
     plain = {name: _ascii(name) for names in (*FIRST_NAMES.values(), *LAST_NAMES.values()) for name in names}
     emails = [
         f"{plain[f]}.{plain[s]}{i}@{EMAIL_DOMAINS[d]}"
@@ -219,9 +214,7 @@ def make_policies(config: SimulationConfig, customers: Customers, cities: CityTa
         rows = np.flatnonzero(product == p)
         premium[rows] = np.round(median * rng.lognormal(0.0, sigma, len(rows)), 2)
         coverage[rows] = np.array(limits, dtype=np.float64)[rng.integers(0, len(limits), len(rows))]
-        deductible[rows] = np.array(deductibles, dtype=np.float64)[
-            rng.integers(0, len(deductibles), len(rows))
-        ]
+        deductible[rows] = np.array(deductibles, dtype=np.float64)[rng.integers(0, len(deductibles), len(rows))]
     home = customers.city[holder]
     table = pa.table(
         {

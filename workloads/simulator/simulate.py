@@ -126,6 +126,4 @@ def _claims(world: World) -> RawEvents:
     counts = allocate(round(config.n_claims * config.invalid_share), config.defect_mix)
     frame = claim_frame(world, config.n_claims - counts[DefectKind.DUPLICATE], config.rng("claims"))
     eligible = np.ones(len(frame["claim"]), dtype=bool)
-    return assemble(
-        frame, CLAIM_EVENTS, counts, eligible=eligible, config=config, rng=config.rng("claim-defects")
-    )
+    return assemble(frame, CLAIM_EVENTS, counts, eligible=eligible, config=config, rng=config.rng("claim-defects"))

@@ -116,11 +116,7 @@ def _trip_places(
     trip_city = weighted_choice(world.cities.weight, n_customers, rng)
     trip_start = rng.integers(0, world.config.days - 1, n_customers)
     trip_days = rng.integers(2, 8, n_customers)
-    away = (
-        traveller[customer]
-        & (day >= trip_start[customer])
-        & (day < trip_start[customer] + trip_days[customer])
-    )
+    away = traveller[customer] & (day >= trip_start[customer]) & (day < trip_start[customer] + trip_days[customer])
     return np.where(away & (rng.random(len(day)) < 0.9), trip_city[customer], place)
 
 
@@ -200,9 +196,7 @@ TRANSACTION_PAYLOAD = PayloadSpec(
 )
 
 
-def _out_of_range(
-    frame: Frame, rows: IntArray, rng: np.random.Generator, config: SimulationConfig
-) -> list[str]:
+def _out_of_range(frame: Frame, rows: IntArray, rng: np.random.Generator, config: SimulationConfig) -> list[str]:
     """Zero or negative amounts, amounts over the limit, clocks at the epoch or a century ahead."""
     variant = rng.integers(0, 4, len(rows))
     amount, event_us = frame["amount"], frame["event_us"]
@@ -214,9 +208,7 @@ def _out_of_range(
     return ["amount" if v < 2 else "event_time" for v in variant]
 
 
-def _unknown_reference(
-    frame: Frame, rows: IntArray, rng: np.random.Generator, config: SimulationConfig
-) -> list[str]:
+def _unknown_reference(frame: Frame, rows: IntArray, rng: np.random.Generator, config: SimulationConfig) -> list[str]:
     """Ids of the right shape that the reference data does not contain."""
     merchant = rng.random(len(rows)) < 0.5
     frame["customer"][rows[~merchant]] = rng.integers(config.n_customers, 10_000_000, int((~merchant).sum()))

@@ -59,8 +59,7 @@ def merchant_pickers(merchants: Merchants, weights: np.ndarray | None = None) ->
     boost = np.array([CATEGORIES[c].weekend_boost for c in CATEGORY_CODES])[merchants.category]
     by_day = (base, base * np.maximum(1.0 + boost, 0.05))
     stores = tuple(
-        GroupedPicker.build(merchants.city, np.where(merchants.is_online, 0.0, w), len(CITIES))
-        for w in by_day
+        GroupedPicker.build(merchants.city, np.where(merchants.is_online, 0.0, w), len(CITIES)) for w in by_day
     )
     online = tuple(
         GroupedPicker.build(np.zeros(len(base), dtype=np.int64), np.where(merchants.is_online, w, 0.0), 1)
@@ -87,9 +86,7 @@ class World:
         """Whether each day of the window (0 = first) is a Saturday or Sunday."""
         return (self.first_weekday + day) % 7 >= 5
 
-    def local_to_utc_us(
-        self, day: IntArray, hour: IntArray, city: IntArray, rng: np.random.Generator
-    ) -> IntArray:
+    def local_to_utc_us(self, day: IntArray, hour: IntArray, city: IntArray, rng: np.random.Generator) -> IntArray:
         """UTC epoch microseconds (millisecond resolution) for a local day and hour in a city's zone."""
         within_hour = rng.integers(0, HOUR_US // 1_000, size=len(day)) * 1_000
         local_us = self.first_day_us + day * DAY_US + hour * HOUR_US + within_hour
@@ -100,14 +97,10 @@ class World:
         return self.is_weekend(np.clip((event_us - self.first_day_us) // DAY_US, 0, self.config.days - 1))
 
 
-def category_pickers(
-    world: World, categories: tuple[MerchantCategory, ...], *, only: bool = False
-) -> MerchantPickers:
+def category_pickers(world: World, categories: tuple[MerchantCategory, ...], *, only: bool = False) -> MerchantPickers:
     """Pickers favouring merchants of ``categories`` (50:1), or restricted to them with ``only``."""
     wanted = np.isin(world.merchants.category, [CATEGORY_CODES.index(c) for c in categories])
-    return merchant_pickers(
-        world.merchants, world.merchants.popularity * np.where(wanted, 50.0, 0.0 if only else 1.0)
-    )
+    return merchant_pickers(world.merchants, world.merchants.popularity * np.where(wanted, 50.0, 0.0 if only else 1.0))
 
 
 def build_world(config: SimulationConfig) -> World:

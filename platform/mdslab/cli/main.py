@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mdslab import __version__
-from mdslab.cli import services
+from mdslab.cli import contracts, lake, pipeline, services
 
 app = typer.Typer(
     name="mdslab",
@@ -19,6 +19,12 @@ app.command()(services.config)
 app.command()(services.up)
 app.command()(services.down)
 app.command()(services.status)
+app.command()(pipeline.demo)
+app.command()(pipeline.simulate)
+app.add_typer(pipeline.pipeline_app, name="pipeline")
+app.command()(lake.tables)
+app.command()(lake.optimize)
+app.add_typer(contracts.contracts_app, name="contracts")
 
 
 @app.callback(invoke_without_command=True)

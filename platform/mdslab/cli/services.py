@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from mdslab.cli.context import console, one_line_errors, settings
+from mdslab.errors import ServiceUnavailableError
 from mdslab.services import embedded, secrets
 from mdslab.services.embedded import ServiceReport
-from mdslab.settings import load_settings
+from mdslab.settings import Profile, Settings, load_settings
 
 
 @one_line_errors
@@ -48,29 +50,41 @@ def _print_reports(reports: list[ServiceReport]) -> None:
     console.print(table)
 
 
+def ensure_services(current: Settings, *, on_step: Callable[[str], None], quiet: bool = False) -> None:
+    """Start the embedded services (or check the external ones) and create topics: what `up` does."""
+    from mdslab.compute.java import find_java_home
+    from mdslab.workloads.bootstrap import ensure_resources
+
+    find_java_home(current.compute.java_home)  # fail now, not in the middle of the first pipeline
+    if current.profile is Profile.EMBEDDED:
+        if secrets.ensure_secrets(current):
+            current = load_settings()
+        reports = embedded.up(current, on_step=on_step)
+    else:
+        reports = embedded.status(current)
+        down = [f"{r.service} at {r.endpoint} ({r.detail})" for r in reports if not r.healthy]
+        if down:
+            raise ServiceUnavailableError(f"services profile: {'; '.join(down)}: start them (see README)")
+    on_step("creating topics")
+    created = ensure_resources(current)
+    if not quiet:
+        _print_reports(reports)
+        for line in created:
+            console.print(f"  {line}", style="dim")
+
+
 @one_line_errors
 def up() -> None:
     """Start the embedded services (S3, Kafka, PostgreSQL) on 127.0.0.1 and create buckets, topics, database.
 
     Safe to run again: running services are left as they are.
     """
-    from mdslab.compute.java import find_java_home
-    from mdslab.workloads.bootstrap import ensure_resources
-
     current = settings()
-    find_java_home(current.compute.java_home)  # fail now, not in the middle of the first pipeline
-    if secrets.ensure_secrets(current):
-        current = load_settings()
     with console.status("starting services") as progress:
-        reports = embedded.up(current, on_step=lambda msg: progress.update(msg))
-        progress.update("creating topics")
-        created = ensure_resources(current)
-    _print_reports(reports)
-    for line in created:
-        console.print(f"  {line}", style="dim")
+        ensure_services(current, on_step=progress.update)
+    current = settings()
     console.print(
-        f"State, logs and data: {current.state_dir}   Credentials: {current.secrets_file}   "
-        "Stop: mdslab down",
+        f"State, logs and data: {current.state_dir}   Credentials: {current.secrets_file}   Stop: mdslab down",
         style="dim",
     )
 

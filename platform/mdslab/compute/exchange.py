@@ -383,9 +383,7 @@ class _PartitionFetcher:
         self, executor_id: str, rdd_id: int, partition: int, schema_json: str, driver_agent_url: str
     ) -> ray.ObjectRef[bytes]:
         executor = ray.get_actor(f"raydp-executor-{executor_id}")
-        ref: ray.ObjectRef[bytes] = executor.getRDDPartition.remote(
-            rdd_id, partition, schema_json, driver_agent_url
-        )
+        ref: ray.ObjectRef[bytes] = executor.getRDDPartition.remote(rdd_id, partition, schema_json, driver_agent_url)
         return ref
 
 
@@ -430,9 +428,7 @@ def _stream_partitions(df: DataFrame, schema: pa.Schema) -> Iterator[pa.RecordBa
         writer.releaseRecoverableRDD(rdd_id)
 
 
-def _partition_batches(
-    fetched: ray.ObjectRef[ray.ObjectRef[bytes]], schema: pa.Schema
-) -> Iterator[pa.RecordBatch]:
+def _partition_batches(fetched: ray.ObjectRef[ray.ObjectRef[bytes]], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     data = ray.get(ray.get(fetched))
     for batch in pa.ipc.open_stream(data):
         if batch.schema.equals(schema):

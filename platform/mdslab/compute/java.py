@@ -114,9 +114,7 @@ def java_version(java_home: Path) -> str | None:
     if not java.is_file():
         return None
     try:
-        result = subprocess.run(
-            [str(java), "-version"], capture_output=True, text=True, timeout=30, check=False
-        )
+        result = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30, check=False)
     except OSError:
         return None
     match = _VERSION_OUTPUT.search(result.stderr + result.stdout)

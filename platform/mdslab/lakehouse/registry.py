@@ -37,9 +37,7 @@ class TableSpec:
     def __post_init__(self) -> None:
         if not self.name.startswith(f"{self.layer}."):
             raise ValueError(f"table {self.name!r} must be named '{self.layer}.<table>'")
-        unknown = [
-            c for c in (*self.partition_by, *self.key, *self.column_docs) if c not in self.schema.names
-        ]
+        unknown = [c for c in (*self.partition_by, *self.key, *self.column_docs) if c not in self.schema.names]
         if unknown:
             raise ValueError(f"table {self.name}: columns {unknown} are not in its schema")
 

@@ -26,7 +26,14 @@ from mdslab.settings import LakeSettings, Settings
 
 METADATA_KEY = "mdslab"
 
-__all__ = ["Lakehouse", "MergeResult", "SchemaMismatchError", "TableInfo", "TableMissingError"]
+__all__ = [
+    "Lakehouse",
+    "MaintenanceResult",
+    "MergeResult",
+    "SchemaMismatchError",
+    "TableInfo",
+    "TableMissingError",
+]
 
 
 class TableMissingError(MdslabError):
@@ -45,6 +52,15 @@ class TableInfo:
     size_bytes: int
     last_operation: str
     last_commit: datetime | None
+
+
+@dataclass(frozen=True)
+class MaintenanceResult:
+    name: str
+    version: int | None
+    files_before: int
+    files_after: int
+    files_vacuumed: int
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,10 @@ class Lakehouse:
     def version(self, name: str) -> int | None:
         """Current version, or None for a table never written."""
         return self.delta(name).version() if self.exists(name) else None
+
+    def row_count(self, name: str, *, version: int | None = None) -> int:
+        """Rows of a snapshot, from the log's file statistics (no data is read)."""
+        return int(self.delta(name, version=version).count())
 
     def read_table(
         self,
@@ -181,6 +201,19 @@ class Lakehouse:
     def transaction_version(self, name: str, app_id: str) -> int | None:
         """Last version an app (e.g. a consumer of a partition) committed, for exactly-once resumes."""
         return self.delta(name).transaction_version(app_id) if self.exists(name) else None
+
+    def optimize(self, name: str, *, retain_hours: int = 168) -> MaintenanceResult:
+        """Compact small files, then delete files unreferenced for ``retain_hours`` (time travel to
+        versions older than that stops working; Delta's default is 7 days)."""
+        if not self.exists(name):
+            return MaintenanceResult(name, None, 0, 0, 0)
+        table = self.delta(name)
+        before = len(table.file_uris())
+        table.optimize.compact()
+        table.update_incremental()
+        vacuumed = table.vacuum(retention_hours=retain_hours, dry_run=False, enforce_retention_duration=False)
+        table.update_incremental()
+        return MaintenanceResult(name, table.version(), before, len(table.file_uris()), len(vacuumed))
 
     def info(self, name: str) -> TableInfo:
         spec = self.spec(name)

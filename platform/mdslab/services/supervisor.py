@@ -124,8 +124,7 @@ class Supervisor:
         while not self.is_running():
             if time.monotonic() > deadline:
                 raise ServiceUnavailableError(
-                    f"supervisord did not come up in {timeout_s:.0f}s: "
-                    f"see {self.layout.log_dir / 'supervisord.log'}"
+                    f"supervisord did not come up in {timeout_s:.0f}s: see {self.layout.log_dir / 'supervisord.log'}"
                 )
             time.sleep(0.1)
 

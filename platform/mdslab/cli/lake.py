@@ -1,0 +1,89 @@
+"""Commands over the lake's tables: tables, optimize."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.progress import track
+from rich.table import Table
+
+from mdslab.cli.context import console, one_line_errors, settings
+from mdslab.lakehouse import TableInfo
+
+
+def _size(num: int) -> str:
+    value = float(num)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def table_rows(infos: list[TableInfo]) -> Table:
+    table = Table(title_justify="left")
+    for column, justify in (
+        ("table", "left"),
+        ("version", "right"),
+        ("rows", "right"),
+        ("files", "right"),
+        ("size", "right"),
+        ("last operation", "left"),
+        ("committed (UTC)", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for info in infos:
+        table.add_row(
+            info.name,
+            "-" if info.version is None else str(info.version),
+            f"{info.rows:,}",
+            str(info.files),
+            _size(info.size_bytes),
+            info.last_operation or "(not built)",
+            f"{info.last_commit:%Y-%m-%d %H:%M:%S}" if info.last_commit else "",
+        )
+    return table
+
+
+@one_line_errors
+def tables(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+    """List every registered table with its version, row count and last operation."""
+    from mdslab.workloads.pipeline.runner import lakehouse
+
+    lake = lakehouse(settings())
+    infos = [lake.info(spec.name) for spec in lake.registry]
+    if as_json:
+        console.print_json(json.dumps([{**info.__dict__, "layer": str(info.layer)} for info in infos], default=str))
+        return
+    console.print(table_rows(infos))
+
+
+@one_line_errors
+def optimize(
+    retain_hours: Annotated[
+        int,
+        typer.Option(help="Keep files needed for time travel this many hours back (Delta's default: 7 days)."),
+    ] = 168,
+    table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Only these tables (repeatable).")] = None,
+) -> None:
+    """Compact small files and vacuum unreferenced ones, table by table."""
+    from mdslab.workloads.pipeline.runner import lakehouse
+
+    lake = lakehouse(settings())
+    names = table or [spec.name for spec in lake.registry]
+    out = Table("table", "version", "files before", "files after", "vacuumed", title_justify="left")
+    for name in track(names, description="optimizing", console=console, transient=True):
+        result = lake.optimize(name, retain_hours=retain_hours)
+        if result.version is None:
+            out.add_row(name, "-", "", "", "not built")
+            continue
+        out.add_row(
+            name,
+            str(result.version),
+            str(result.files_before),
+            str(result.files_after),
+            str(result.files_vacuumed),
+        )
+    console.print(out)

@@ -1,0 +1,1 @@
+"""The batch pipeline: reference -> bronze, bronze -> silver (+ quarantine), silver -> gold."""

@@ -1,0 +1,178 @@
+"""What a pipeline step is, and how one runs: idempotently, with its record.
+
+A step is a function of (settings, input tables at known versions) -> output tables. Each output's
+commit records the step name and the input versions it was built from; when every output already
+records the current input versions the step is up to date and does nothing (no new rows, no new
+version, no Spark session). Outputs are written whole (overwrite), so a crash between two outputs is
+healed by the next run.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from mdslab.lakehouse import Lakehouse, TableMissingError
+from mdslab.settings import Settings
+
+Versions = dict[str, int | str]
+Status = Literal["built", "up_to_date"]
+
+
+class SparkProvider:
+    """Starts Spark on first use only, so an up-to-date pipeline never pays the session start."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.started_in_s: float | None = None
+        self._spark: Any = None
+        self._owned = False
+
+    def get(self) -> Any:
+        if self._spark is None:
+            from mdslab.compute.spark import start_spark
+
+            runtime = start_spark(self._settings.compute)
+            self._spark = runtime.spark
+            self._owned = not runtime.reused
+            self.started_in_s = 0.0 if runtime.reused else runtime.started_in_s
+        return self._spark
+
+    def close(self) -> None:
+        """Stop Spark and Ray if this provider started them (a shared session is left running)."""
+        if self._owned:
+            from mdslab.compute.ray_runtime import shutdown_ray
+            from mdslab.compute.spark import stop_spark
+
+            stop_spark()
+            shutdown_ray()
+        self._spark, self._owned = None, False
+
+
+@dataclass
+class PipelineContext:
+    settings: Settings
+    lake: Lakehouse
+    spark: SparkProvider
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    lake_to_spark_s: float = 0.0
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+    def spark_table(self, name: str, version: int) -> Any:
+        """A Delta snapshot as a Spark DataFrame, through Ray's object store (no s3a:// in Spark)."""
+        from mdslab.compute.exchange import delta_to_spark
+
+        started = time.perf_counter()
+        df = delta_to_spark(
+            self.spark.get(), self.lake.uri(name), storage_options=self.lake.storage_options, version=version
+        )
+        self.lake_to_spark_s += time.perf_counter() - started
+        return df
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    """What a step's build hands back: output data per table (Arrow, or a Spark DataFrame)."""
+
+    tables: dict[str, Any]
+    rows_in: int
+    cleanup: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    layer: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    build: Callable[[PipelineContext, Versions], StepOutput]
+    description: str
+    input_versions: Callable[[PipelineContext], Versions] | None = None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: str
+    status: Status
+    inputs: Versions
+    outputs: dict[str, int]
+    rows_in: int
+    rows_out: dict[str, int]
+    seconds: float
+
+
+def current_input_versions(ctx: PipelineContext, step: Step) -> Versions:
+    if step.input_versions is not None:
+        return step.input_versions(ctx)
+    versions: Versions = {}
+    for name in step.inputs:
+        version = ctx.lake.version(name)
+        if version is None:
+            raise TableMissingError(f"step {step.name} needs table {name}, which does not exist yet")
+        versions[name] = version
+    return versions
+
+
+def recorded_inputs(ctx: PipelineContext, step: Step, output: str) -> Versions | None:
+    if not ctx.lake.exists(output):
+        return None
+    stamp = ctx.lake.commit_metadata(output)
+    return stamp.get("inputs") if stamp.get("step") == step.name else None
+
+
+def _counted(reader: pa.RecordBatchReader, counter: list[int]) -> pa.RecordBatchReader:
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            counter[0] += batch.num_rows
+            yield batch
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+def _to_arrow(ctx: PipelineContext, data: Any) -> pa.Table | pa.RecordBatchReader:
+    if isinstance(data, pa.Table | pa.RecordBatchReader):
+        return data
+    from mdslab.compute.exchange import spark_to_arrow
+
+    return spark_to_arrow(data)
+
+
+def run_step(ctx: PipelineContext, step: Step, *, force: bool = False) -> StepResult:
+    """Build the step's outputs unless they already record the current input versions."""
+    started = time.perf_counter()
+    versions = current_input_versions(ctx, step)
+    if not force and all(recorded_inputs(ctx, step, output) == versions for output in step.outputs):
+        outputs = {name: ctx.lake.version(name) or 0 for name in step.outputs}
+        rows = {name: ctx.lake.info(name).rows for name in step.outputs}
+        return StepResult(step.name, "up_to_date", versions, outputs, 0, rows, time.perf_counter() - started)
+    built = step.build(ctx, versions)
+    output_versions: dict[str, int] = {}
+    rows_out: dict[str, int] = {}
+    try:
+        for name in step.outputs:
+            counter = [0]
+            data = _to_arrow(ctx, built.tables[name])
+            stream = _counted(data, counter) if isinstance(data, pa.RecordBatchReader) else data
+            output_versions[name] = ctx.lake.write_table(
+                name,
+                stream,
+                mode="overwrite",
+                metadata={
+                    "step": step.name,
+                    "inputs": versions,
+                    "rows_in": built.rows_in,
+                    "run_id": ctx.run_id,
+                },
+            )
+            rows_out[name] = counter[0] if isinstance(data, pa.RecordBatchReader) else data.num_rows
+    finally:
+        if built.cleanup is not None:
+            built.cleanup()
+    return StepResult(
+        step.name, "built", versions, output_versions, built.rows_in, rows_out, time.perf_counter() - started
+    )

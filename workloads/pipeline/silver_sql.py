@@ -1,0 +1,227 @@
+"""bronze -> silver as SQL: parse raw JSON against the contract, type, deduplicate by event_id,
+conform with reference data; every rejected row goes to quarantine with all its reasons."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from mdslab.workloads.contracts import CLAIM_TYPES_BY_PRODUCT, FieldRule, field_rules
+from mdslab.workloads.contracts import Claim as ClaimContract
+from mdslab.workloads.contracts import Transaction as TransactionContract
+from mdslab.workloads.pipeline.contract_sql import RAW, problem_expression, raw_column, typed_expression
+from mdslab.workloads.pipeline.dialect import Dialect
+from mdslab.workloads.pipeline.fx import FX_TO_USD
+from mdslab.workloads.pipeline.plan import SqlPlan
+
+EARTH_RADIUS_KM = 6371.0088
+LINEAGE = "source, ingested_at, kafka_topic, kafka_partition, kafka_offset"
+
+
+def haversine_km(lat1: str, lon1: str, lat2: str, lon2: str) -> str:
+    return (
+        f"2 * {EARTH_RADIUS_KM} * asin(sqrt(power(sin(radians({lat2} - {lat1}) / 2), 2) + "
+        f"cos(radians({lat1})) * cos(radians({lat2})) * power(sin(radians({lon2} - {lon1}) / 2), 2)))"
+    )
+
+
+def usd(amount: str, currency: str) -> str:
+    cases = " ".join(f"WHEN '{code}' THEN {rate!r}" for code, rate in FX_TO_USD.items())
+    return f"round({amount} * CASE {currency} {cases} END, 2)"
+
+
+def _parsed(rules: list[FieldRule], d: Dialect) -> str:
+    """Raw text of every contract field, whether the payload is a JSON object, and its unknown keys."""
+    names = [rule.name for rule in rules]
+    if d.spark:
+        ddl = ", ".join(f"`{name}` STRING" for name in [*names, "_corrupt"])
+        options = "map('allowSingleQuotes', 'false', 'columnNameOfCorruptRecord', '_corrupt')"
+        raws = ", ".join(f"_r.`{name}` AS {raw_column(rule)}" for name, rule in zip(names, rules, strict=True))
+        return (
+            f"SELECT payload, event_id AS _bronze_event_id, {LINEAGE}, {raws}, "
+            f"(_r._corrupt IS NOT NULL OR json_object_keys(payload) IS NULL) AS _malformed, "
+            f"CASE WHEN _r._corrupt IS NULL THEN {d.keys_outside('payload', names)} END AS _extra "
+            f"FROM (SELECT *, from_json(payload, '{ddl}', {options}) AS _r FROM bronze_events)"
+        )
+    paths = "[" + ", ".join(f"'$.\"{name}\"'" for name in names) + "]"
+    raws = ", ".join(f"_v[{i + 1}] AS {raw_column(rule)}" for i, rule in enumerate(rules))
+    return (
+        f"SELECT payload, _bronze_event_id, {LINEAGE}, {raws}, NOT _ok AS _malformed, "
+        f"CASE WHEN _ok THEN {d.keys_outside('payload', names)} END AS _extra "
+        f"FROM (SELECT *, CASE WHEN _ok THEN json_extract_string(payload, {paths}) END AS _v FROM ("
+        f"SELECT *, event_id AS _bronze_event_id, "
+        f"CASE WHEN json_valid(payload) THEN json_type(payload) = 'OBJECT' ELSE false END AS _ok "
+        f"FROM bronze_events))"
+    )
+
+
+def checked_sql(model: type[BaseModel], d: Dialect, cross_field: list[str]) -> str:
+    """Every bronze row with typed contract fields and ``_problems`` ('code|message' texts)."""
+    rules = field_rules(model)
+    typed = ", ".join(f"{typed_expression(rule, d)} AS {rule.name}" for rule in rules)
+    extra = (
+        f"CASE WHEN {d.size('_extra')} > 0 THEN concat('unexpected_field|', {d.join('_extra', ', ')}, "
+        "': not in the contract') END"
+    )
+    problems = d.compact(d.array([problem_expression(rule, d) for rule in rules] + [extra, *cross_field]))
+    malformed = d.array([d.string_literal("malformed_json|payload: not a JSON object")])
+    return (
+        f"SELECT *, CASE WHEN _malformed THEN {malformed} ELSE {problems} END AS _problems "
+        f"FROM (SELECT *, {typed} FROM ({_parsed(rules, d)}))"
+    )
+
+
+def _split(d: Dialect, problems: str) -> str:
+    codes = d.transform(problems, "substr(x, 1, instr(x, '|') - 1)")
+    reasons = d.transform(problems, "substr(x, instr(x, '|') + 1)")
+    return f"{codes} AS reason_codes, {reasons} AS reasons"
+
+
+RANKED_SQL = (
+    "SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingested_at, kafka_partition NULLS FIRST, "
+    "kafka_offset NULLS FIRST, payload) AS _rank FROM checked WHERE {valid}"
+)
+
+
+def quarantine_sql(d: Dialect) -> str:
+    """Rejected rows of all three kinds: contract problems, duplicates, failed conformance."""
+    duplicate = d.array(["concat('duplicate|event_id: ', event_id, ' was already received; this copy is ignored')"])
+    return (
+        f"SELECT event_id, payload, {_split(d, '_problems')}, {LINEAGE} FROM ("
+        f"SELECT coalesce({RAW}event_id, _bronze_event_id) AS event_id, payload, _problems, {LINEAGE} "
+        f"FROM checked WHERE {d.size('_problems')} > 0 "
+        f"UNION ALL SELECT event_id, payload, {duplicate} AS _problems, {LINEAGE} FROM ranked WHERE _rank > 1 "
+        f"UNION ALL SELECT event_id, payload, _conform_problems AS _problems, {LINEAGE} FROM conformed "
+        f"WHERE {d.size('_conform_problems')} > 0)"
+    )
+
+
+def _plan(
+    d: Dialect,
+    model: type[BaseModel],
+    cross_field: list[str],
+    conformed: str,
+    silver_columns: str,
+    outputs: tuple[str, str],
+    inputs: dict[str, str],
+) -> SqlPlan:
+    silver, quarantine = outputs
+    return SqlPlan(
+        inputs=inputs,
+        stages=(
+            ("checked", checked_sql(model, d, cross_field)),
+            ("ranked", RANKED_SQL.format(valid=f"{d.size('_problems')} = 0")),
+            ("conformed", conformed),
+        ),
+        outputs={
+            silver: f"SELECT {silver_columns} FROM conformed WHERE {d.size('_conform_problems')} = 0",
+            quarantine: quarantine_sql(d),
+        },
+    )
+
+
+def _unknown(field: str, known: str, master: str) -> str:
+    return f"CASE WHEN NOT {known} THEN concat('unknown_reference|{field}: ', r.{field}, ' is not in the {master}') END"
+
+
+def silver_transactions_plan(d: Dialect) -> SqlPlan:
+    conformed = (
+        "SELECT r.*, c.region AS customer_region, c.segment AS customer_segment, c.timezone AS customer_timezone, "
+        "c.home_lat, c.home_lon, m.category AS merchant_category, m.is_online AS merchant_is_online, "
+        "m.region AS merchant_region, "
+        + d.compact(
+            d.array(
+                [
+                    _unknown("customer_id", "c.customer_id IS NOT NULL", "customer master"),
+                    _unknown("merchant_id", "m.merchant_id IS NOT NULL", "merchant master"),
+                ]
+            )
+        )
+        + " AS _conform_problems FROM ranked r LEFT JOIN customers c ON r.customer_id = c.customer_id "
+        "LEFT JOIN merchants m ON r.merchant_id = m.merchant_id WHERE r._rank = 1"
+    )
+    contract = ", ".join(rule.name for rule in field_rules(TransactionContract))
+    distance = (
+        f"CASE WHEN lat IS NOT NULL AND lon IS NOT NULL THEN "
+        f"round({haversine_km('home_lat', 'home_lon', 'lat', 'lon')}, 3) END"
+    )
+    columns = (
+        f"{contract}, {usd('amount', 'currency')} AS amount_usd, CAST(event_time AS DATE) AS event_date, "
+        f"CAST({d.local_hour('event_time', 'customer_timezone')} AS INT) AS local_hour, customer_region, "
+        f"customer_segment, merchant_category, merchant_is_online, merchant_region, "
+        f"{distance} AS distance_from_home_km, source, ingested_at"
+    )
+    return _plan(
+        d,
+        TransactionContract,
+        [],
+        conformed,
+        columns,
+        ("silver.transactions", "silver.quarantine_transactions"),
+        {
+            "bronze_events": "bronze.transactions",
+            "customers": "bronze.customers",
+            "merchants": "bronze.merchants",
+        },
+    )
+
+
+def _claim_type_fits_product(d: Dialect) -> str:
+    pairs = ", ".join(
+        d.string_literal(f"{product}:{claim_type}")
+        for product, types in CLAIM_TYPES_BY_PRODUCT.items()
+        for claim_type in types
+    )
+    return f"concat(p.product, ':', r.claim_type) IN ({pairs})"
+
+
+def silver_claims_plan(d: Dialect) -> SqlPlan:
+    reported_before_incident = (
+        "CASE WHEN reported_at IS NOT NULL AND incident_date IS NOT NULL AND CAST(reported_at AS DATE) < incident_date "
+        "THEN concat('out_of_range|reported_at: ', "
+        + RAW
+        + "reported_at, ' is before incident_date ', "
+        + RAW
+        + "incident_date) END"
+    )
+    policy_known = "p.policy_id IS NOT NULL"
+    problems = d.compact(
+        d.array(
+            [
+                _unknown("policy_id", policy_known, "policy administration system"),
+                f"CASE WHEN {policy_known} AND p.customer_id <> r.customer_id THEN "
+                "concat('inconsistent|customer_id: ', "
+                "r.customer_id, ' does not hold policy ', r.policy_id) END",
+                f"CASE WHEN {policy_known} AND NOT ({_claim_type_fits_product(d)}) THEN concat('inconsistent|"
+                "claim_type: ', r.claim_type, ' is not covered by a ', p.product, ' policy') END",
+                f"CASE WHEN {policy_known} AND (r.incident_date < p.start_date OR r.incident_date > p.end_date) "
+                "THEN concat('inconsistent|incident_date: ', CAST(r.incident_date AS "
+                + d.string_type
+                + "), ' is outside the policy term') END",
+                f"CASE WHEN {policy_known} AND r.currency <> p.currency THEN concat('inconsistent|currency: ', "
+                "r.currency, ' differs from the policy currency ', p.currency) END",
+                _unknown("customer_id", "c.customer_id IS NOT NULL", "customer master"),
+            ]
+        )
+    )
+    conformed = (
+        "SELECT r.*, p.product, c.segment AS customer_segment, "
+        f"{problems} AS _conform_problems FROM ranked r "
+        "LEFT JOIN policies p ON r.policy_id = p.policy_id LEFT JOIN customers c ON r.customer_id = c.customer_id "
+        "WHERE r._rank = 1"
+    )
+    contract = ", ".join(rule.name for rule in field_rules(ClaimContract))
+    columns = (
+        f"{contract}, {usd('amount_claimed', 'currency')} AS amount_claimed_usd, product, customer_segment, "
+        "CAST(date_trunc('MONTH', incident_date) AS DATE) AS incident_month, "
+        f"CAST({d.days_between('incident_date', 'CAST(reported_at AS DATE)')} AS INT) AS report_lag_days, "
+        "source, ingested_at"
+    )
+    return _plan(
+        d,
+        ClaimContract,
+        [reported_before_incident],
+        conformed,
+        columns,
+        ("silver.claims", "silver.quarantine_claims"),
+        {"bronze_events": "bronze.claims", "policies": "bronze.policies", "customers": "bronze.customers"},
+    )

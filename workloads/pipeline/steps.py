@@ -1,0 +1,80 @@
+"""The pipeline's steps in run order; each SQL step runs its plan on Spark through RayDP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mdslab.workloads.pipeline.dialect import SPARK, Dialect
+from mdslab.workloads.pipeline.engines import run_spark
+from mdslab.workloads.pipeline.framework import PipelineContext, Step, StepOutput, Versions
+from mdslab.workloads.pipeline.gold_sql import claims_monthly_plan, daily_spend_plan, fraud_features_plan
+from mdslab.workloads.pipeline.plan import SqlPlan
+from mdslab.workloads.pipeline.reference_step import REFERENCE_STEP
+from mdslab.workloads.pipeline.silver_sql import silver_claims_plan, silver_transactions_plan
+
+PlanFactory = Callable[[Dialect], SqlPlan]
+
+
+def spark_step(name: str, layer: str, factory: PlanFactory, description: str) -> Step:
+    plan = factory(SPARK)
+
+    def build(ctx: PipelineContext, versions: Versions) -> StepOutput:
+        from mdslab.compute.exchange import release_spark_input
+
+        inputs = {view: ctx.spark_table(table, int(versions[table])) for view, table in plan.inputs.items()}
+        outputs, persisted = run_spark(ctx.spark.get(), plan, inputs)
+        first = next(iter(plan.inputs.values()))
+
+        def cleanup() -> None:
+            for df in persisted:
+                df.unpersist()
+            for df in inputs.values():
+                release_spark_input(df)
+
+        return StepOutput(outputs, ctx.lake.row_count(first, version=int(versions[first])), cleanup)
+
+    return Step(name, layer, tuple(plan.inputs.values()), tuple(plan.outputs), build, description)
+
+
+PLANS: dict[str, PlanFactory] = {
+    "silver_transactions": silver_transactions_plan,
+    "silver_claims": silver_claims_plan,
+    "gold_daily_spend": daily_spend_plan,
+    "gold_fraud_features": fraud_features_plan,
+    "gold_claims_monthly": claims_monthly_plan,
+}
+
+STEPS: tuple[Step, ...] = (
+    REFERENCE_STEP,
+    spark_step(
+        "silver_transactions",
+        "silver",
+        silver_transactions_plan,
+        "Parse, type, deduplicate and conform transactions; quarantine the rest.",
+    ),
+    spark_step(
+        "silver_claims",
+        "silver",
+        silver_claims_plan,
+        "Parse, type, deduplicate and conform claims against policies; quarantine the rest.",
+    ),
+    spark_step("gold_daily_spend", "gold", daily_spend_plan, "Daily spend per customer and merchant."),
+    spark_step(
+        "gold_fraud_features",
+        "gold",
+        fraud_features_plan,
+        "Point-in-time fraud features per transaction, with labels.",
+    ),
+    spark_step("gold_claims_monthly", "gold", claims_monthly_plan, "Claims by month, region, product and type."),
+)
+
+
+def select_steps(names: list[str] | None) -> list[Step]:
+    """Steps by name or by layer (bronze, silver, gold), in run order; all when ``names`` is empty."""
+    if not names:
+        return list(STEPS)
+    known = {step.name for step in STEPS} | {step.layer for step in STEPS}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown step {', '.join(unknown)}; steps: {', '.join(s.name for s in STEPS)}")
+    return [step for step in STEPS if step.name in names or step.layer in names]

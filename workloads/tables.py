@@ -1,0 +1,326 @@
+"""Every table of the medallion lake: bronze (raw, as received), silver (typed, deduplicated,
+conformed, plus quarantine), gold (marts and features).
+
+Silver columns that come from a contract take their type and description from it, so a contract
+change shows up here without a second hand-written schema.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from pydantic import BaseModel
+
+from mdslab.lakehouse import Layer, TableRegistry, TableSpec
+from mdslab.workloads.contracts import Claim as ClaimContract
+from mdslab.workloads.contracts import ColumnKind, Customer, FraudLabel, Merchant, Policy, field_rules
+from mdslab.workloads.contracts import Transaction as TransactionContract
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+
+ARROW_TYPES: dict[ColumnKind, pa.DataType] = {
+    "string": pa.string(),
+    "integer": pa.int64(),
+    "float": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": UTC_TS,
+}
+
+
+def contract_fields(model: type[BaseModel]) -> tuple[list[pa.Field], dict[str, str]]:
+    """Arrow fields (required contract fields are non-nullable) and column docs for a contract."""
+    rules = field_rules(model)
+    fields = [pa.field(rule.name, ARROW_TYPES[rule.kind], nullable=not rule.required) for rule in rules]
+    return fields, {rule.name: rule.description for rule in rules if rule.description}
+
+
+def _spec(
+    name: str,
+    layer: Layer,
+    path: str,
+    fields: list[pa.Field],
+    description: str,
+    docs: dict[str, str] | None = None,
+    **options: tuple[str, ...],
+) -> TableSpec:
+    return TableSpec(name, layer, path, pa.schema(fields), description, column_docs=docs or {}, **options)
+
+
+# --- bronze: what arrived, untouched ---------------------------------------------------------------
+
+RAW_EVENT_FIELDS = [
+    pa.field("event_id", pa.string()),
+    pa.field("payload", pa.string(), nullable=False),
+    pa.field("contract_version", pa.string()),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("batch_id", pa.string()),
+    pa.field("ingested_at", UTC_TS, nullable=False),
+    pa.field("kafka_topic", pa.string()),
+    pa.field("kafka_partition", pa.int32()),
+    pa.field("kafka_offset", pa.int64()),
+    pa.field("kafka_timestamp", UTC_TS),
+    pa.field("ingest_date", pa.date32(), nullable=False),
+]
+RAW_EVENT_DOCS = {
+    "event_id": "event_id as the producer sent it; null when the payload had none (or was not JSON).",
+    "payload": "The event document exactly as received (JSON text); schema-on-read in silver.",
+    "contract_version": "Contract version the producer declared.",
+    "source": "Where it came from: 'batch:<name>' for file drops, 'kafka' for the stream.",
+    "batch_id": "Landing batch, for file drops; exactly-once per batch.",
+    "ingested_at": "When the lake received the event (UTC).",
+    "kafka_offset": "Kafka offset (stream ingestion only); with topic and partition, the message's address.",
+}
+
+
+def _reference_fields(model: type[BaseModel]) -> tuple[list[pa.Field], dict[str, str]]:
+    fields, docs = contract_fields(model)
+    return [*fields, pa.field("extracted_at", UTC_TS, nullable=False)], {
+        **docs,
+        "extracted_at": "When the snapshot was read from PostgreSQL (UTC).",
+    }
+
+
+def _bronze() -> list[TableSpec]:
+    specs = [
+        _spec(
+            "bronze.transactions",
+            Layer.BRONZE,
+            "financial_data_delta",
+            RAW_EVENT_FIELDS,
+            "Card transactions as received (raw JSON payloads), append-only.",
+            RAW_EVENT_DOCS,
+            partition_by=("ingest_date",),
+        ),
+        _spec(
+            "bronze.claims",
+            Layer.BRONZE,
+            "insurance_data_delta",
+            RAW_EVENT_FIELDS,
+            "Insurance claim events as received (raw JSON payloads), append-only.",
+            RAW_EVENT_DOCS,
+            partition_by=("ingest_date",),
+        ),
+    ]
+    label_fields, label_docs = contract_fields(FraudLabel)
+    specs.append(
+        _spec(
+            "bronze.fraud_labels",
+            Layer.BRONZE,
+            "fraud_labels_delta",
+            [
+                *label_fields,
+                pa.field("batch_id", pa.string()),
+                pa.field("ingested_at", UTC_TS, nullable=False),
+            ],
+            "Chargeback and investigation outcomes per transaction, from the case-management export.",
+            label_docs,
+        )
+    )
+    for model, table, what in (
+        (Customer, "customers", "Customer master"),
+        (Merchant, "merchants", "Merchant (card acceptor) master"),
+        (Policy, "policies", "Insurance policies"),
+    ):
+        fields, docs = _reference_fields(model)
+        specs.append(
+            _spec(
+                f"bronze.{table}",
+                Layer.BRONZE,
+                f"reference/{table}_delta",
+                fields,
+                f"{what}: a snapshot of the PostgreSQL reference table, replaced when it changes.",
+                docs,
+            )
+        )
+    return specs
+
+
+# --- silver: typed, deduplicated, conformed --------------------------------------------------------
+
+QUARANTINE_FIELDS = [
+    pa.field("event_id", pa.string()),
+    pa.field("payload", pa.string(), nullable=False),
+    pa.field("reason_codes", pa.list_(pa.string()), nullable=False),
+    pa.field("reasons", pa.list_(pa.string()), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("ingested_at", UTC_TS, nullable=False),
+    pa.field("kafka_topic", pa.string()),
+    pa.field("kafka_partition", pa.int32()),
+    pa.field("kafka_offset", pa.int64()),
+]
+QUARANTINE_DOCS = {
+    "reason_codes": "Machine-readable reasons: missing_field, bad_type, out_of_range, unexpected_field, "
+    "malformed_json, duplicate, unknown_reference.",
+    "reasons": "One line per problem, naming the field and what was wrong with it.",
+}
+
+
+def _silver() -> list[TableSpec]:
+    tx_fields, tx_docs = contract_fields(TransactionContract)
+    claim_fields, claim_docs = contract_fields(ClaimContract)
+    lineage = [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("ingested_at", UTC_TS, nullable=False),
+    ]
+    return [
+        _spec(
+            "silver.transactions",
+            Layer.SILVER,
+            "silver/transactions",
+            [
+                *tx_fields,
+                pa.field("amount_usd", pa.float64(), nullable=False),
+                pa.field("event_date", pa.date32(), nullable=False),
+                pa.field("local_hour", pa.int32(), nullable=False),
+                pa.field("customer_region", pa.string(), nullable=False),
+                pa.field("customer_segment", pa.string(), nullable=False),
+                pa.field("merchant_category", pa.string(), nullable=False),
+                pa.field("merchant_is_online", pa.bool_(), nullable=False),
+                pa.field("merchant_region", pa.string(), nullable=False),
+                pa.field("distance_from_home_km", pa.float64()),
+                *lineage,
+            ],
+            "Valid card transactions, one row per event_id, typed and joined to customer and merchant.",
+            {
+                **tx_docs,
+                "amount_usd": "amount converted at the lab's fixed FX table (mdslab.workloads.pipeline.fx).",
+                "event_date": "UTC date of event_time.",
+                "local_hour": "Hour of day in the customer's home time zone.",
+                "distance_from_home_km": "Great-circle distance from the customer's home; null when online.",
+            },
+            partition_by=("event_date",),
+            key=("event_id",),
+        ),
+        _spec(
+            "silver.claims",
+            Layer.SILVER,
+            "silver/claims",
+            [
+                *claim_fields,
+                pa.field("amount_claimed_usd", pa.float64(), nullable=False),
+                pa.field("product", pa.string(), nullable=False),
+                pa.field("customer_segment", pa.string(), nullable=False),
+                pa.field("incident_month", pa.date32(), nullable=False),
+                pa.field("report_lag_days", pa.int32(), nullable=False),
+                *lineage,
+            ],
+            "Valid insurance claims, one row per event_id, typed and joined to policy and customer.",
+            {
+                **claim_docs,
+                "product": "Product of the claimed policy.",
+                "incident_month": "First day of the incident's month.",
+                "report_lag_days": "Days from incident to report.",
+            },
+            key=("event_id",),
+        ),
+        _spec(
+            "silver.quarantine_transactions",
+            Layer.SILVER,
+            "silver/quarantine_transactions",
+            QUARANTINE_FIELDS,
+            "Transaction events rejected by silver, with every reason; nothing is dropped silently.",
+            QUARANTINE_DOCS,
+        ),
+        _spec(
+            "silver.quarantine_claims",
+            Layer.SILVER,
+            "silver/quarantine_claims",
+            QUARANTINE_FIELDS,
+            "Claim events rejected by silver, with every reason; nothing is dropped silently.",
+            QUARANTINE_DOCS,
+        ),
+    ]
+
+
+# --- gold: marts and features ----------------------------------------------------------------------
+
+
+def _gold() -> list[TableSpec]:
+    f64, i64 = pa.float64(), pa.int64()
+    return [
+        _spec(
+            "gold.daily_spend",
+            Layer.GOLD,
+            "gold/daily_spend",
+            [
+                pa.field("spend_date", pa.date32(), nullable=False),
+                pa.field("customer_id", pa.string(), nullable=False),
+                pa.field("merchant_id", pa.string(), nullable=False),
+                pa.field("merchant_category", pa.string(), nullable=False),
+                pa.field("customer_region", pa.string(), nullable=False),
+                pa.field("txn_count", i64, nullable=False),
+                pa.field("total_usd", f64, nullable=False),
+                pa.field("avg_usd", f64, nullable=False),
+                pa.field("max_usd", f64, nullable=False),
+            ],
+            "Daily spend per customer and merchant (UTC days, USD).",
+            key=("spend_date", "customer_id", "merchant_id"),
+        ),
+        _spec(
+            "gold.fraud_features",
+            Layer.GOLD,
+            "gold/fraud_features",
+            [
+                pa.field("event_id", pa.string(), nullable=False),
+                pa.field("customer_id", pa.string(), nullable=False),
+                pa.field("merchant_id", pa.string(), nullable=False),
+                pa.field("event_time", UTC_TS, nullable=False),
+                pa.field("amount_usd", f64, nullable=False),
+                pa.field("merchant_category", pa.string(), nullable=False),
+                pa.field("channel", pa.string(), nullable=False),
+                pa.field("local_hour", pa.int32(), nullable=False),
+                pa.field("distance_from_home_km", f64),
+                pa.field("txn_count_1h", i64, nullable=False),
+                pa.field("txn_count_24h", i64, nullable=False),
+                pa.field("small_online_count_1h", i64, nullable=False),
+                pa.field("distinct_merchants_24h", i64, nullable=False),
+                pa.field("avg_amount_24h", f64),
+                pa.field("avg_amount_30d", f64),
+                pa.field("amount_to_avg_30d", f64),
+                pa.field("seconds_since_prev", f64),
+                pa.field("km_from_prev_located", f64),
+                pa.field("is_new_merchant", pa.bool_(), nullable=False),
+                pa.field("label_is_fraud", pa.bool_()),
+                pa.field("label_pattern", pa.string()),
+            ],
+            "One row per transaction with features computed only from the same customer's strictly "
+            "earlier transactions (point-in-time correct), and the fraud label when known.",
+            {
+                "txn_count_1h": "Customer's transactions in the hour before this one (this one excluded).",
+                "small_online_count_1h": "Of those, online ones under 5 USD (card-testing signal).",
+                "distinct_merchants_24h": "Distinct merchants in the customer's previous 24 hours.",
+                "avg_amount_24h": "Mean USD amount of the previous 24 hours; null without history.",
+                "amount_to_avg_30d": "This amount over the previous 30 days' mean; null without history.",
+                "km_from_prev_located": "Distance from the previous in-person transaction.",
+                "is_new_merchant": "First transaction of this customer at this merchant.",
+                "label_is_fraud": "Chargeback/investigation outcome; the training target, not a feature.",
+            },
+            key=("event_id",),
+        ),
+        _spec(
+            "gold.claims_monthly",
+            Layer.GOLD,
+            "gold/claims_monthly",
+            [
+                pa.field("incident_month", pa.date32(), nullable=False),
+                pa.field("region", pa.string(), nullable=False),
+                pa.field("product", pa.string(), nullable=False),
+                pa.field("claim_type", pa.string(), nullable=False),
+                pa.field("claims_count", i64, nullable=False),
+                pa.field("total_claimed_usd", f64, nullable=False),
+                pa.field("avg_claimed_usd", f64, nullable=False),
+                pa.field("approved_count", i64, nullable=False),
+                pa.field("rejected_count", i64, nullable=False),
+                pa.field("open_count", i64, nullable=False),
+                pa.field("approval_rate", f64),
+                pa.field("avg_report_lag_days", f64, nullable=False),
+            ],
+            "Claims by incident month, region, product and claim type (USD).",
+            {"approval_rate": "approved / (approved + rejected); null while none is decided."},
+            key=("incident_month", "region", "product", "claim_type"),
+        ),
+    ]
+
+
+def build_registry() -> TableRegistry:
+    return TableRegistry([*_bronze(), *_silver(), *_gold()])
