@@ -22,8 +22,10 @@ class Dialect:
         return self.name == "spark"
 
     def string_literal(self, value: str) -> str:
-        text = value.replace("\\", "\\\\") if self.spark else value  # Spark unescapes backslashes
-        return "'" + text.replace("'", "''") + "'"
+        """A SQL string literal. Spark unescapes backslashes and does not know '' for a quote."""
+        if self.spark:
+            return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return "'" + value.replace("'", "''") + "'"
 
     def regex(self, column: str, pattern: str) -> str:
         literal = self.string_literal(pattern)

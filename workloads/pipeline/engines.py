@@ -21,7 +21,7 @@ def run_duckdb(plan: SqlPlan, inputs: dict[str, pa.Table], *, threads: int | Non
             con.register(view, table)
         for name, sql in plan.stages:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-        return {output: con.sql(sql).fetch_arrow_table() for output, sql in plan.outputs.items()}
+        return {output: con.sql(sql).to_arrow_table() for output, sql in plan.outputs.items()}
     finally:
         con.close()
 

@@ -188,6 +188,7 @@ def silver_claims_plan(d: Dialect) -> SqlPlan:
         d.array(
             [
                 _unknown("policy_id", policy_known, "policy administration system"),
+                _unknown("customer_id", "c.customer_id IS NOT NULL", "customer master"),
                 f"CASE WHEN {policy_known} AND p.customer_id <> r.customer_id THEN "
                 "concat('inconsistent|customer_id: ', "
                 "r.customer_id, ' does not hold policy ', r.policy_id) END",
@@ -199,7 +200,6 @@ def silver_claims_plan(d: Dialect) -> SqlPlan:
                 + "), ' is outside the policy term') END",
                 f"CASE WHEN {policy_known} AND r.currency <> p.currency THEN concat('inconsistent|currency: ', "
                 "r.currency, ' differs from the policy currency ', p.currency) END",
-                _unknown("customer_id", "c.customer_id IS NOT NULL", "customer master"),
             ]
         )
     )
