@@ -8,9 +8,18 @@ import psutil
 
 
 def port_in_use(host: str, port: int) -> bool:
+    """True when a server could not bind ``port``: a listener *or* a live connection holds it.
+
+    Binding (with SO_REUSEADDR, as Go and PostgreSQL servers do) is the test the servers themselves
+    will face; connecting would miss client sockets that sit on the port.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+        return False
 
 
 def listener_of(port: int) -> str:
@@ -22,11 +31,3 @@ def listener_of(port: int) -> str:
     except (psutil.AccessDenied, psutil.NoSuchProcess):
         pass
     return ""
-
-
-def free_port_block(count: int, *, host: str = "127.0.0.1", start: int = 20000, stop: int = 60000) -> int:
-    """First port of ``count`` consecutive free ports (and their +10000 gRPC twins are not needed)."""
-    for base in range(start, stop - count, count):
-        if not any(port_in_use(host, port) for port in range(base, base + count)):
-            return base
-    raise RuntimeError(f"no block of {count} free ports between {start} and {stop} on {host}")

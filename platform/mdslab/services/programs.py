@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mdslab.errors import ServiceUnavailableError
 from mdslab.services.binaries import ensure_system_user, postgres_bin_dir, seaweedfs_binary, tansu_binary
 from mdslab.services.layout import EmbeddedLayout
 from mdslab.settings import Settings
@@ -122,8 +123,8 @@ def initialize_postgres(settings: Settings, layout: EmbeddedLayout, user: str | 
         account = pwd.getpwnam(user)
         for path in (data_dir, pwfile):
             os.chown(path, account.pw_uid, account.pw_gid)
-        _grant_traverse(data_dir)
-        _grant_traverse(postgres_bin_dir())
+        for path in (data_dir, pwfile.parent, postgres_bin_dir()):
+            _grant_traverse(path)
     try:
         subprocess.run(
             [
@@ -142,7 +143,12 @@ def initialize_postgres(settings: Settings, layout: EmbeddedLayout, user: str | 
             capture_output=True,
             text=True,
             user=user,
+            group=user,
+            extra_groups=[] if user else None,
         )
+    except subprocess.CalledProcessError as exc:
+        last = (exc.stderr or exc.stdout or "").strip().splitlines()[-1:]
+        raise ServiceUnavailableError(f"PostgreSQL initdb failed in {data_dir}: {' '.join(last)}") from None
     finally:
         pwfile.unlink(missing_ok=True)
     return True
