@@ -114,6 +114,10 @@ def start_spark(settings: ComputeSettings, app_name: str = "mdslab") -> SparkRun
         ensure_ray(settings)
         if settings.ray_address is None:
             _check_cpus_left_for_ray_data(settings)
+            # PySpark takes its Python workers' interpreter from this variable of the driver process (not
+            # from spark.pyspark.python); without it executors run `python3` from PATH, which outside an
+            # activated venv has no pyspark.
+            os.environ["PYSPARK_PYTHON"] = sys.executable
         spark = raydp.init_spark(
             app_name=app_name,
             num_executors=settings.spark_executors,
