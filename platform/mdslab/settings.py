@@ -87,8 +87,9 @@ class ComputeSettings(BaseModel):
     """Ray and Spark-on-Ray sizing. Defaults fit a 2-core, 8+ GB machine."""
 
     ray_address: str | None = Field(
-        default=None, description="Ray cluster to join by its GCS address (e.g. head:6379; RayDP cannot use ray:// client "
-        "addresses); None starts a local Ray."
+        default=None,
+        description="Ray cluster to join by its GCS address (e.g. head:6379; RayDP cannot use ray:// "
+        "client addresses); None starts a local Ray.",
     )
     ray_num_cpus: int | None = Field(
         default=None,
