@@ -157,3 +157,20 @@ def test_demo_command_prints_a_json_summary(services: Settings, spark_provider: 
     assert summary["quarantined"]["silver.quarantine_transactions"] > 0
     assert {step["step"] for step in summary["steps"]} >= {"reference", "silver_transactions", "gold_daily_spend"}
     assert set(summary["seconds"]) >= {"spark_session_start", "pipeline", "total"}
+
+
+def test_tables_and_optimize_commands_after_the_demo(services: Settings, spark_provider: Any) -> None:
+    from mdslab.cli.main import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["demo", "--rows", "3000", "--seed", "5", "--json"]).exit_code == 0
+    listed = runner.invoke(app, ["tables", "--json"])
+    assert listed.exit_code == 0, listed.output
+    tables = {t["name"]: t for t in json.loads(listed.output)}
+    assert len(tables) == 13 and all(t["version"] is not None for t in tables.values())
+    optimized = runner.invoke(app, ["optimize", "--table", "silver.transactions"], env={"COLUMNS": "200"})
+    assert optimized.exit_code == 0, optimized.output
+    assert "silver.transactions" in optimized.output
+    after = {t["name"]: t for t in json.loads(runner.invoke(app, ["tables", "--json"]).output)}
+    assert after["silver.transactions"]["rows"] == tables["silver.transactions"]["rows"]
+    assert after["silver.transactions"]["files"] <= tables["silver.transactions"]["files"]

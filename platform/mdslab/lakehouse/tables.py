@@ -19,7 +19,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from mdslab import objectstore
-from mdslab.errors import MdslabError
+from mdslab.errors import MdslabError, ServiceUnavailableError
 from mdslab.lakehouse.conform import Data, SchemaMismatchError, conform
 from mdslab.lakehouse.registry import Layer, TableRegistry, TableSpec
 from mdslab.settings import LakeSettings, Settings
@@ -95,9 +95,30 @@ class Lakehouse:
             raise TableMissingError(
                 f"table {name} does not exist yet at {self.uri(name)}: run the step that builds it"
             ) from None
+        except OSError as exc:
+            raise self._storage_error(name, exc) from None
 
     def exists(self, name: str) -> bool:
-        return DeltaTable.is_deltatable(self.uri(name), storage_options=self.storage_options)
+        try:
+            return bool(DeltaTable.is_deltatable(self.uri(name), storage_options=self.storage_options))
+        except OSError as exc:
+            raise self._storage_error(name, exc) from None
+
+    def _storage_error(self, name: str, exc: OSError) -> MdslabError:
+        """delta-rs reports S3 trouble as a nested 'Generic S3 error'; say which and what to do."""
+        text = str(exc)
+        bucket = self.spec(name).bucket(self.lake)
+        endpoint = self.storage_options.get("AWS_ENDPOINT_URL", "S3")
+        if "NoSuchBucket" in text:
+            return ServiceUnavailableError(
+                f"bucket {bucket} does not exist at {endpoint}: `mdslab up` creates the lake buckets "
+                "(or check MDSLAB_LAKE__RAW_BUCKET / MDSLAB_LAKE__CURATED_BUCKET)"
+            )
+        if any(word in text for word in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied")):
+            return ServiceUnavailableError(f"S3 at {endpoint} rejected the credentials (MDSLAB_S3__*_KEY)")
+        if any(word in text for word in ("Connection refused", "error sending request", "dns error")):
+            return ServiceUnavailableError(f"S3 at {endpoint} is not reachable: `mdslab status` / `mdslab up`")
+        return ServiceUnavailableError(f"S3 error on table {name} at {self.uri(name)}: {text.splitlines()[0]}")
 
     def version(self, name: str) -> int | None:
         """Current version, or None for a table never written."""
