@@ -54,9 +54,9 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     settings = load_settings()
-    ensure_services(settings, on_step=lambda _msg: None, quiet=True)
-    settings = load_settings()
     try:
+        ensure_services(settings, on_step=lambda _msg: None, quiet=True)
+        settings = load_settings()
         yield settings
     finally:
         embedded.down(settings)
