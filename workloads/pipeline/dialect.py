@@ -68,12 +68,16 @@ class Dialect:
         sep = self.string_literal(separator)
         return f"array_join({array}, {sep})" if self.spark else f"array_to_string({array}, {sep})"
 
-    def keys_outside(self, payload: str, allowed: list[str]) -> str:
-        """Keys of a JSON object that are not in ``allowed`` (NULL/empty for valid payloads)."""
+    def object_keys(self, payload: str) -> str:
+        """The keys of a JSON object (Spark: NULL when the text is not one)."""
+        return f"json_object_keys({payload})" if self.spark else f"json_keys({payload})"
+
+    def keys_outside(self, keys: str, allowed: list[str]) -> str:
+        """The ``keys`` (an array, see :meth:`object_keys`) that are not in ``allowed``."""
         names = self.array([self.string_literal(name) for name in allowed])
         if self.spark:
-            return f"array_except(json_object_keys({payload}), {names})"
-        return f"list_filter(json_keys({payload}), lambda k: NOT list_contains({names}, k))"
+            return f"array_except({keys}, {names})"
+        return f"list_filter({keys}, lambda k: NOT list_contains({names}, k))"
 
     def local_hour(self, timestamp: str, zone: str) -> str:
         return (

@@ -67,10 +67,9 @@ class PipelineContext:
         """A Delta snapshot as a Spark DataFrame, through Ray's object store (no s3a:// in Spark)."""
         from mdslab.compute.exchange import delta_to_spark
 
+        spark = self.spark.get()  # a session start is not lake -> Spark time
         started = time.perf_counter()
-        df = delta_to_spark(
-            self.spark.get(), self.lake.uri(name), storage_options=self.lake.storage_options, version=version
-        )
+        df = delta_to_spark(spark, self.lake.uri(name), storage_options=self.lake.storage_options, version=version)
         self.lake_to_spark_s += time.perf_counter() - started
         return df
 
@@ -97,6 +96,10 @@ class Step:
 
 @dataclass(frozen=True)
 class StepResult:
+    """What a step did. ``phases`` splits a build's seconds: ``read`` (lake -> Spark), ``compute``
+    (planning, and the engine's work up to the first output batch) and ``write`` (moving the outputs
+    out of the engine and committing them to the lake)."""
+
     step: str
     status: Status
     inputs: Versions
@@ -104,6 +107,7 @@ class StepResult:
     rows_in: int
     rows_out: dict[str, int]
     seconds: float
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def current_input_versions(ctx: PipelineContext, step: Step) -> Versions:
@@ -125,10 +129,22 @@ def recorded_inputs(ctx: PipelineContext, step: Step, output: str) -> Versions |
     return stamp.get("inputs") if stamp.get("step") == step.name else None
 
 
-def _counted(reader: pa.RecordBatchReader, counter: list[int]) -> pa.RecordBatchReader:
+@dataclass
+class _Tally:
+    """Rows that went through a reader, and how long its first batch took once asked for: a Spark
+    output runs its whole plan before the first batch comes out."""
+
+    rows: int = 0
+    first_batch_s: float | None = None
+
+
+def _counted(reader: pa.RecordBatchReader, tally: _Tally) -> pa.RecordBatchReader:
     def batches() -> Iterator[pa.RecordBatch]:
+        asked = time.perf_counter()
         for batch in reader:
-            counter[0] += batch.num_rows
+            if tally.first_batch_s is None:
+                tally.first_batch_s = time.perf_counter() - asked
+            tally.rows += batch.num_rows
             yield batch
 
     return pa.RecordBatchReader.from_batches(reader.schema, batches())
@@ -150,14 +166,17 @@ def run_step(ctx: PipelineContext, step: Step, *, force: bool = False) -> StepRe
         outputs = {name: ctx.lake.version(name) or 0 for name in step.outputs}
         rows = {name: ctx.lake.info(name).rows for name in step.outputs}
         return StepResult(step.name, "up_to_date", versions, outputs, 0, rows, time.perf_counter() - started)
+    read_before, build_started = ctx.lake_to_spark_s, time.perf_counter()
     built = step.build(ctx, versions)
+    read_s = ctx.lake_to_spark_s - read_before
+    phases = {"read": read_s, "compute": time.perf_counter() - build_started - read_s, "write": 0.0}
     output_versions: dict[str, int] = {}
     rows_out: dict[str, int] = {}
     try:
         for name in step.outputs:
-            counter = [0]
+            tally, write_started = _Tally(), time.perf_counter()
             data = _to_arrow(ctx, built.tables[name])
-            stream = _counted(data, counter) if isinstance(data, pa.RecordBatchReader) else data
+            stream = _counted(data, tally) if isinstance(data, pa.RecordBatchReader) else data
             output_versions[name] = ctx.lake.write_table(
                 name,
                 stream,
@@ -169,10 +188,14 @@ def run_step(ctx: PipelineContext, step: Step, *, force: bool = False) -> StepRe
                     "run_id": ctx.run_id,
                 },
             )
-            rows_out[name] = counter[0] if isinstance(data, pa.RecordBatchReader) else data.num_rows
+            rows_out[name] = tally.rows if isinstance(data, pa.RecordBatchReader) else data.num_rows
+            # A streamed output (Spark) computes until its first batch arrives; the rest is transfer and commit.
+            engine_s = tally.first_batch_s or 0.0
+            phases["compute"] += engine_s
+            phases["write"] += time.perf_counter() - write_started - engine_s
     finally:
         if built.cleanup is not None:
             built.cleanup()
     return StepResult(
-        step.name, "built", versions, output_versions, built.rows_in, rows_out, time.perf_counter() - started
+        step.name, "built", versions, output_versions, built.rows_in, rows_out, time.perf_counter() - started, phases
     )

@@ -22,12 +22,10 @@ def spark_step(name: str, layer: str, factory: PlanFactory, description: str) ->
         from mdslab.compute.exchange import release_spark_input
 
         inputs = {view: ctx.spark_table(table, int(versions[table])) for view, table in plan.inputs.items()}
-        outputs, persisted = run_spark(ctx.spark.get(), plan, inputs)
+        outputs = run_spark(ctx.spark.get(), plan, inputs)
         first = next(iter(plan.inputs.values()))
 
         def cleanup() -> None:
-            for df in persisted:
-                df.unpersist()
             for df in inputs.values():
                 release_spark_input(df)
 

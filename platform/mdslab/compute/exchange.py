@@ -8,7 +8,8 @@ PySpark here has no ``hadoop-aws`` (and no Delta jars), so Spark never opens ``s
   worker and no pandas sit on the Spark side, so Spark's own Arrow reader converts the types.
   Two readers produce the Arrow: delta-rs's native scan in this process (fast, no extra processes;
   the only correct one for deletion vectors and column mapping) and Ray Data's parallel Parquet reads
-  (scales out on a Ray cluster). ``reader="auto"`` picks the scan up to :data:`DRIVER_SCAN_MAX_BYTES`.
+  (scales out on a Ray cluster). ``reader="auto"`` picks the scan up to :data:`DRIVER_SCAN_MAX_BYTES`,
+  and always on a one-node Ray, where Ray Data's tasks share the same cores and only add overhead.
 * **Spark -> Arrow** (:func:`spark_to_arrow`): RayDP caches the DataFrame as Arrow IPC in its executors
   and one actor pulls the partitions into the object store; the caller gets a streaming
   ``pyarrow.RecordBatchReader`` for ``deltalake.write_deltalake``. ``ray.data.from_spark`` does the
@@ -27,6 +28,7 @@ import math
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -51,16 +53,18 @@ DRIVER_SCAN_MAX_BYTES = 512 * 1024 * 1024
 
 Measured here (2 cores, S3 on SeaweedFS): 2M rows x 10 columns (49 MB of Parquet) reach Spark in ~0.6 s
 through the scan against ~0.9 s through Ray Data, and a session's first read takes ~2 s against ~12 s
-(Ray Data starts its workers), with ~1 GB less memory. Beyond this size, reading in parallel Ray tasks
-(on other nodes of a cluster too) should beat streaming everything through one process."""
+(Ray Data starts its workers), with ~1 GB less memory; 5M raw events (710 MB of Parquet) took 4.9 s
+against 7.0 s (10.5 s against 16.1 s cold). Beyond this size, and only when Ray has other nodes,
+reading in parallel Ray tasks should beat streaming everything through one process."""
 
 # Reader features whose tables only delta-rs's scan reads correctly.
 _SCAN_ONLY_READER_FEATURES = frozenset({"deletionVectors", "columnMapping"})
-# Arrow bytes are ~3x Parquet bytes for typical tables; Spark partitions aim at 8-128 MiB of Arrow,
-# at least one per executor core.
+# Arrow bytes are ~2-3x Parquet bytes for typical tables (an upper estimate is used). Spark partitions
+# aim at 8-64 MiB of Arrow: an executor copies a whole block into its heap, and larger blocks ran a 3 GB
+# executor out of memory at 5M rows (see _layout).
 _ARROW_PER_PARQUET_BYTE = 3
 _MIN_BLOCK_BYTES = 8 * 1024 * 1024
-_MAX_BLOCK_BYTES = 128 * 1024 * 1024
+_MAX_BLOCK_BYTES = 64 * 1024 * 1024
 
 
 class ExchangeError(MdslabError):
@@ -91,14 +95,15 @@ def delta_to_spark(
     table = _open_table(table_uri, storage_options, version)
     spark_schema = _spark_schema(table, columns)
     block_schema = to_arrow_schema(spark_schema)
-    parquet_bytes = _snapshot_parquet_bytes(table)
-    if parquet_bytes is None:
+    size = _snapshot_size(table)
+    if size is None:
         return spark.createDataFrame([], spark_schema)
-    block_bytes = _block_bytes(parquet_bytes, spark.sparkContext.defaultParallelism)
+    parquet_bytes, rows = size
+    layout = _layout(parquet_bytes, rows, spark.sparkContext.defaultParallelism)
     if _choose_reader(table, reader, parquet_bytes) == "delta-rs":
-        refs = _scan_to_blocks(table, block_schema, columns, block_bytes)
+        refs = _scan_to_blocks(table, block_schema, columns, layout)
     else:
-        refs = _ray_data_to_blocks(table, storage_options, block_schema, columns, parquet_bytes, block_bytes)
+        refs = _ray_data_to_blocks(table, storage_options, block_schema, columns, layout)
     if not refs:
         return spark.createDataFrame([], spark_schema)
     df: DataFrame = _convert_by_rdd(spark, refs, _owner_addresses(refs), spark_schema)
@@ -214,18 +219,41 @@ def _spark_schema(table: DeltaTable, columns: Sequence[str] | None) -> StructTyp
     )
 
 
-def _snapshot_parquet_bytes(table: DeltaTable) -> int | None:
-    """Total size of the snapshot's data files, or None when it has none."""
+def _snapshot_size(table: DeltaTable) -> tuple[int, int | None] | None:
+    """Parquet bytes and rows of the snapshot's data files (rows None without file statistics), or
+    None when it has no files."""
     actions = pa.table(table.get_add_actions(flatten=True))
     if actions.num_rows == 0:
         return None
-    return int(pc.sum(actions["size_bytes"]).as_py() or 0)
+    parquet_bytes = int(pc.sum(actions["size_bytes"]).as_py() or 0)
+    records = actions["num_records"] if "num_records" in actions.column_names else None
+    rows = None if records is None or records.null_count else int(pc.sum(records).as_py() or 0)
+    return parquet_bytes, rows
 
 
-def _block_bytes(parquet_bytes: int, parallelism: int) -> int:
-    """Arrow bytes per Spark partition: the data spread over the executor cores, within bounds."""
-    spread = parquet_bytes * _ARROW_PER_PARQUET_BYTE // max(parallelism, 1)
-    return min(_MAX_BLOCK_BYTES, max(_MIN_BLOCK_BYTES, spread))
+@dataclass(frozen=True)
+class _Layout:
+    """How a snapshot is cut into blocks (= Spark partitions): by rows when the count is known."""
+
+    blocks: int
+    block_bytes: int
+    rows_per_block: int | None
+
+
+def _layout(parquet_bytes: int, rows: int | None, parallelism: int) -> _Layout:
+    """Blocks of at most :data:`_MAX_BLOCK_BYTES` of Arrow, as many as a multiple of the executor cores.
+
+    Equal blocks in a multiple of the cores keep every core busy to the end of the first stage (the
+    costly one: silver parses JSON there); 3 blocks on 2 cores left one core idle for a third of it.
+    Tables under ``_MIN_BLOCK_BYTES`` per core stay in one block.
+    """
+    parallelism = max(parallelism, 1)
+    arrow_bytes = parquet_bytes * _ARROW_PER_PARQUET_BYTE
+    blocks = max(1, math.ceil(arrow_bytes / _MAX_BLOCK_BYTES))
+    if arrow_bytes >= _MIN_BLOCK_BYTES * parallelism:
+        blocks = math.ceil(blocks / parallelism) * parallelism
+    block_bytes = max(_MIN_BLOCK_BYTES, math.ceil(arrow_bytes / blocks))
+    return _Layout(blocks, block_bytes, math.ceil(rows / blocks) if rows else None)
 
 
 def _needs_delta_rs_scan(table: DeltaTable) -> bool:
@@ -248,26 +276,38 @@ def _choose_reader(table: DeltaTable, reader: Reader, parquet_bytes: int) -> Lit
             )
         return "delta-rs"
     if reader == "auto":
-        return "delta-rs" if parquet_bytes <= DRIVER_SCAN_MAX_BYTES else "ray-data"
+        return "delta-rs" if parquet_bytes <= DRIVER_SCAN_MAX_BYTES or _one_node() else "ray-data"
     return reader
 
 
+def _one_node() -> bool:
+    """Whether Ray runs on this machine alone (then Ray Data's tasks only compete for the same cores)."""
+    nodes: list[dict[str, object]] = ray.nodes()  # type: ignore[no-untyped-call]
+    return len([node for node in nodes if node.get("Alive")]) <= 1
+
+
 def _scan_to_blocks(
-    table: DeltaTable, block_schema: pa.Schema, columns: Sequence[str] | None, block_bytes: int
+    table: DeltaTable, block_schema: pa.Schema, columns: Sequence[str] | None, layout: _Layout
 ) -> list[ray.ObjectRef[bytes]]:
-    """Stream delta-rs's scan into object-store blocks; at most one block is held in this process."""
+    """Stream delta-rs's scan into object-store blocks; at most about one block is held in this process."""
     scan = table.scan(columns=list(columns) if columns is not None else None)
     blocks: list[ray.ObjectRef[bytes]] = []
     pending: list[pa.RecordBatch] = []
-    pending_bytes = 0
+
+    def full() -> bool:
+        if layout.rows_per_block is not None:
+            return sum(int(batch.num_rows) for batch in pending) >= layout.rows_per_block
+        return sum(int(batch.nbytes) for batch in pending) >= layout.block_bytes
+
     for batch in pa.RecordBatchReader.from_stream(scan):
         if batch.num_rows == 0:
             continue
         pending.append(batch)
-        pending_bytes += batch.nbytes
-        if pending_bytes >= block_bytes:
-            blocks.append(ray.put(arrow_to_spark_block(pa.Table.from_batches(pending), block_schema)))
-            pending, pending_bytes = [], 0
+        while full():
+            data = pa.Table.from_batches(pending)
+            cut = layout.rows_per_block or data.num_rows
+            blocks.append(ray.put(arrow_to_spark_block(data.slice(0, cut), block_schema)))
+            pending = data.slice(cut).to_batches()
     if pending:
         blocks.append(ray.put(arrow_to_spark_block(pa.Table.from_batches(pending), block_schema)))
     return blocks
@@ -278,8 +318,7 @@ def _ray_data_to_blocks(
     storage_options: Mapping[str, str],
     block_schema: pa.Schema,
     columns: Sequence[str] | None,
-    parquet_bytes: int,
-    block_bytes: int,
+    layout: _Layout,
 ) -> list[ray.ObjectRef[bytes]]:
     """Read the snapshot's files in Ray Data tasks; each output bundle becomes one Spark block."""
     dataset = ray.data.read_delta(
@@ -288,7 +327,7 @@ def _ray_data_to_blocks(
         storage_options=dict(storage_options),
         filesystem=arrow_filesystem(table.table_uri, storage_options),
         columns=list(columns) if columns is not None else None,
-        override_num_blocks=max(1, math.ceil(parquet_bytes * _ARROW_PER_PARQUET_BYTE / block_bytes)),
+        override_num_blocks=layout.blocks,
     )
     blocks: list[ray.ObjectRef[bytes]] = []
     row_counts: list[ray.ObjectRef[int]] = []

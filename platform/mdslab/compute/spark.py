@@ -70,10 +70,11 @@ def spark_configs(settings: ComputeSettings) -> dict[str, str]:
     """The Spark configuration every mdslab session uses.
 
     The Java 17 ``--add-opens`` options go to every JVM: the driver (launched by PySpark), RayDP's app
-    master (launched by a Ray actor, which reads only its own key) and the executors. Timestamps are
-    kept in UTC so the values that reach Delta do not depend on the machine's time zone.
+    master (launched by a Ray actor, which reads only its own key) and the executors, and so does the
+    place for a crashed JVM's report (the JVM's default is its working directory: the user's project).
+    Timestamps are kept in UTC so the values that reach Delta do not depend on the machine's time zone.
     """
-    java_options = " ".join(JAVA17_OPTIONS)
+    java_options = " ".join([*JAVA17_OPTIONS, f"-XX:ErrorFile={_scratch_dir() / 'hs_err_pid%p.log'}"])
     configs = {
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.driver.extraJavaOptions": java_options,
@@ -178,8 +179,12 @@ def _check_cpus_left_for_ray_data(settings: ComputeSettings) -> None:
         )
 
 
+def _scratch_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"mdslab-{os.getuid()}"
+
+
 def _driver_log4j2_file() -> Path:
-    path = Path(tempfile.gettempdir()) / f"mdslab-{os.getuid()}" / "spark-driver-log4j2.properties"
+    path = _scratch_dir() / "spark-driver-log4j2.properties"
     if not path.is_file() or path.read_text() != _DRIVER_LOG4J2:
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.with_suffix(f".{os.getpid()}.tmp")
