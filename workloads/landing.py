@@ -64,7 +64,7 @@ def land_events(
         table,
         data,
         metadata={"operation": "landing", "batch_id": batch_id, "rows": n},
-        app_transaction=(f"landing:{batch_id}", 0),
+        app_transactions={f"landing:{batch_id}": 0},
     )
     return LandingResult(table, batch_id, n, version, skipped=False)
 
@@ -85,6 +85,6 @@ def land_labels(
         table,
         data,
         metadata={"operation": "landing", "batch_id": batch_id, "rows": n},
-        app_transaction=(f"landing:{batch_id}", 0),
+        app_transactions={f"landing:{batch_id}": 0},
     )
     return LandingResult(table, batch_id, n, version, skipped=False)

@@ -8,7 +8,7 @@ commit: pipeline steps stamp their input versions there, and the stream consumer
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -161,9 +161,14 @@ class Lakehouse:
         *,
         mode: Literal["append", "overwrite"] = "append",
         metadata: Mapping[str, Any] | None = None,
-        app_transaction: tuple[str, int] | None = None,
+        app_transactions: Mapping[str, int] | None = None,
     ) -> int:
-        """Append or overwrite; returns the new version. A batch off the schema is refused unwritten."""
+        """Append or overwrite; returns the new version. A batch off the schema is refused unwritten.
+
+        ``app_transactions`` (app id -> version) are recorded in the same commit as the data, which is
+        how a writer makes itself exactly-once (a landed batch, a consumer's next offset per partition).
+        An empty ``data`` still commits them.
+        """
         spec = self.spec(name)
         table = self.ensure_table(name)
         conformed = conform(name, spec.schema, data, version=table.version())
@@ -172,7 +177,7 @@ class Lakehouse:
             conformed,
             mode=mode,
             partition_by=list(spec.partition_by) or None,
-            commit_properties=_commit_properties(metadata, app_transaction),
+            commit_properties=_commit_properties(metadata, app_transactions),
         )
         table.update_incremental()
         return table.version()
@@ -223,6 +228,14 @@ class Lakehouse:
         """Last version an app (e.g. a consumer of a partition) committed, for exactly-once resumes."""
         return self.delta(name).transaction_version(app_id) if self.exists(name) else None
 
+    def transaction_versions(self, name: str, app_ids: Iterable[str]) -> dict[str, int]:
+        """:meth:`transaction_version` of several apps from one snapshot (apps never seen are left out)."""
+        if not self.exists(name):
+            return {}
+        table = self.delta(name)
+        found = {app_id: table.transaction_version(app_id) for app_id in app_ids}
+        return {app_id: version for app_id, version in found.items() if version is not None}
+
     def optimize(self, name: str, *, retain_hours: int = 168) -> MaintenanceResult:
         """Compact small files, then delete files unreferenced for ``retain_hours`` (time travel to
         versions older than that stops working; Delta's default is 7 days)."""
@@ -262,13 +275,13 @@ class Lakehouse:
 
 
 def _commit_properties(
-    metadata: Mapping[str, Any] | None, app_transaction: tuple[str, int] | None
+    metadata: Mapping[str, Any] | None, app_transactions: Mapping[str, int] | None
 ) -> CommitProperties | None:
-    if metadata is None and app_transaction is None:
+    if metadata is None and not app_transactions:
         return None
     return CommitProperties(
         custom_metadata={METADATA_KEY: json.dumps(dict(metadata or {}), sort_keys=True, default=str)},
-        app_transactions=[Transaction(app_id=app_transaction[0], version=app_transaction[1])]
-        if app_transaction
+        app_transactions=[Transaction(app_id=app_id, version=version) for app_id, version in app_transactions.items()]
+        if app_transactions
         else None,
     )
