@@ -6,13 +6,18 @@ The same code talks to the embedded Tansu broker and to a real Kafka cluster; on
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from mdslab.errors import MdslabError
 from mdslab.settings import KafkaSettings
 
 
@@ -65,3 +70,134 @@ def ensure_topics(admin: AdminClient, specs: list[TopicSpec], *, timeout_s: floa
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
     return created
+
+
+class BrokerUnavailableError(MdslabError):
+    """The broker did not acknowledge in time; nothing the caller sent may be assumed stored."""
+
+
+Headers = list[tuple[str, str | bytes | None]]
+OutgoingMessage = tuple[bytes | None, bytes]  # (key, value)
+
+
+class _Acks:
+    """Counts the delivery reports of one publish call and remembers the first error."""
+
+    def __init__(self, expected: int, done: Callable[[], None]) -> None:
+        self.remaining = expected
+        self.error: KafkaError | None = None
+        self._done = done
+        self._lock = threading.Lock()
+
+    def __call__(self, err: KafkaError | None, _msg: Message) -> None:
+        with self._lock:
+            if err is not None and self.error is None:
+                self.error = err
+            self.remaining -= 1
+            finished = self.remaining == 0
+        if finished:
+            self._done()
+
+
+class EventPublisher:
+    """An idempotent producer (``acks=all``) whose publish calls return only once the broker has
+    acknowledged every message, which is what lets the API answer 202 for events it will not lose.
+
+    A background thread serves the delivery reports, so many requests (coroutines or threads) can
+    publish at once through the one producer. ``delivery_timeout_s`` bounds how long a message may
+    wait for the broker: past it the call fails with :class:`BrokerUnavailableError`.
+    """
+
+    def __init__(self, kafka: KafkaSettings, *, delivery_timeout_s: float = 10.0, client_id: str = "mdslab") -> None:
+        self.delivery_timeout_s = delivery_timeout_s
+        self._bootstrap = kafka.bootstrap_servers
+        self._producer = Producer(
+            client_config(
+                kafka,
+                **{
+                    "client.id": client_id,
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": 5,
+                    "compression.type": "lz4",
+                    "message.timeout.ms": int(delivery_timeout_s * 1000),
+                    "queue.buffering.max.messages": 500_000,
+                },
+            )
+        )
+        self._closed = threading.Event()
+        self._poller = threading.Thread(target=self._serve_reports, name="kafka-delivery-reports", daemon=True)
+        self._poller.start()
+
+    def _serve_reports(self) -> None:
+        while not self._closed.is_set():
+            self._producer.poll(0.05)
+
+    def _produce_all(self, topic: str, messages: Sequence[OutgoingMessage], headers: Headers, acks: _Acks) -> None:
+        deadline = time.monotonic() + self.delivery_timeout_s
+        for key, value in messages:
+            while True:
+                try:
+                    self._producer.produce(topic, value, key, headers=headers, on_delivery=acks)
+                    break
+                except BufferError:  # the local queue is full: wait for the broker to drain it
+                    if time.monotonic() > deadline:
+                        raise BrokerUnavailableError(
+                            f"Kafka at {self._bootstrap} is not taking messages (local queue full); retry later"
+                        ) from None
+                    time.sleep(0.01)
+
+    def _raise_for(self, acks: _Acks, topic: str) -> None:
+        if acks.error is not None:
+            raise BrokerUnavailableError(
+                f"Kafka at {self._bootstrap} did not store the messages for topic {topic}: {acks.error.str()}"
+            )
+
+    async def publish(self, topic: str, messages: Sequence[OutgoingMessage], headers: Headers) -> None:
+        """Produce ``messages`` and wait (without blocking the event loop) until all are acknowledged."""
+        if not messages:
+            return
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[None] = loop.create_future()
+
+        def settle() -> None:
+            if not finished.done():
+                finished.set_result(None)
+
+        def done() -> None:
+            loop.call_soon_threadsafe(settle)
+
+        acks = _Acks(len(messages), done)
+        self._produce_all(topic, messages, headers, acks)
+        try:
+            await asyncio.wait_for(asyncio.shield(finished), timeout=self.delivery_timeout_s + 5)
+        except TimeoutError:
+            raise BrokerUnavailableError(
+                f"Kafka at {self._bootstrap} did not acknowledge topic {topic} in time"
+            ) from None
+        self._raise_for(acks, topic)
+
+    def publish_blocking(self, topic: str, messages: Sequence[OutgoingMessage], headers: Headers) -> None:
+        """The same as :meth:`publish`, for callers without an event loop."""
+        if not messages:
+            return
+        finished = threading.Event()
+        acks = _Acks(len(messages), finished.set)
+        self._produce_all(topic, messages, headers, acks)
+        if not finished.wait(self.delivery_timeout_s + 5):
+            raise BrokerUnavailableError(f"Kafka at {self._bootstrap} did not acknowledge topic {topic} in time")
+        self._raise_for(acks, topic)
+
+    def broker_reachable(self, timeout_s: float = 2.0) -> bool:
+        """Whether the cluster answers a metadata request now (for readiness probes)."""
+        try:
+            self._producer.list_topics(timeout=timeout_s)
+        except KafkaException:
+            return False
+        return True
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Deliver what is queued (up to ``timeout_s``), then stop the report thread."""
+        self._producer.flush(timeout_s)
+        self._closed.set()
+        self._poller.join(timeout=2)
