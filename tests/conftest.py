@@ -82,6 +82,36 @@ def isolated(services: Settings) -> Callable[[], Settings]:
     return make
 
 
+@pytest.fixture
+def streaming(isolated: Callable[[], Settings]) -> Settings:
+    """Isolated settings with their own topics and consumer group (created on the shared broker), and
+    small micro-batches so that a few thousand events make several commits."""
+    from mdslab.workloads.bootstrap import ensure_resources
+
+    settings = isolated()
+    tag = settings.lake.raw_bucket.removesuffix("-raw")
+    settings = settings.model_copy(
+        update={
+            "kafka": settings.kafka.model_copy(update={"topic_prefix": f"{tag}."}),
+            "stream": settings.stream.model_copy(
+                update={"group_id": f"{tag}-bronze", "batch_max_messages": 2000, "batch_max_seconds": 0.3}
+            ),
+        }
+    )
+    ensure_resources(settings)
+    return settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a subprocess (``mdslab ...``) see exactly these settings."""
+    masks = {"********", "(not set)", ""}
+    return {name: value for name, value in settings.env_items() if value not in masks} | {
+        "MDSLAB_S3__SECRET_KEY": settings.s3.secret_key.get_secret_value(),
+        "MDSLAB_POSTGRES__PASSWORD": settings.postgres.password.get_secret_value(),
+        "MDSLAB_API__API_KEY": settings.api.api_key.get_secret_value(),
+    }
+
+
 @pytest.fixture(scope="session")
 def spark_provider(services: Settings) -> Iterator[Any]:
     """The run's one Spark session (RayDP on a local Ray), started on first use."""

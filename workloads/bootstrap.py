@@ -12,11 +12,11 @@ DEAD_LETTER_TOPIC = "dead-letters"
 
 
 def topic_specs(settings: Settings) -> list[eventbus.TopicSpec]:
-    partitions = settings.kafka.default_partitions
+    partitions, prefix = settings.kafka.default_partitions, settings.kafka.topic_prefix
     return [
-        eventbus.TopicSpec(TRANSACTIONS_TOPIC, partitions),
-        eventbus.TopicSpec(CLAIMS_TOPIC, partitions),
-        eventbus.TopicSpec(DEAD_LETTER_TOPIC, 1),
+        eventbus.TopicSpec(prefix + TRANSACTIONS_TOPIC, partitions),
+        eventbus.TopicSpec(prefix + CLAIMS_TOPIC, partitions),
+        eventbus.TopicSpec(prefix + DEAD_LETTER_TOPIC, 1),
     ]
 
 

@@ -1,6 +1,8 @@
-"""The lab's main job: simulate a batch, land it in bronze, run the medallion pipeline, summarise.
+"""The lab's main job: simulate, send the events through the ingestion API into Kafka, consume them
+into bronze, run the medallion pipeline, summarise.
 
-The CLI's ``mdslab demo`` is a thin shell over :func:`run_demo` (after starting the services)."""
+The CLI's ``mdslab demo`` is a thin shell over :func:`run_demo`: it starts the services and the API
+and hands in the sender (the API is the roof's; this floor only knows the :class:`Target` protocol)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import pyarrow.compute as pc
 
 from mdslab.lakehouse import Lakehouse, TableInfo
 from mdslab.settings import Settings
-from mdslab.workloads.batch_drop import DropReport, drop_batch
+from mdslab.workloads.ingestion.consumer import StreamConsumer, StreamReport
+from mdslab.workloads.ingestion.feed import FeedReport, feed_simulation
+from mdslab.workloads.ingestion.sender import SendReport, Target
 from mdslab.workloads.pipeline.framework import SparkProvider
 from mdslab.workloads.pipeline.runner import PipelineReport, lakehouse, run_pipeline
 from mdslab.workloads.simulator import SimulationConfig, simulate
@@ -27,11 +31,14 @@ Progress = Callable[[str], None]
 class DemoReport:
     rows: int
     seed: int
-    drop: DropReport
+    feed: FeedReport
+    stream: StreamReport
     pipeline: PipelineReport
     tables: list[TableInfo]
     quarantine_reasons: dict[str, dict[str, int]]
     simulate_s: float
+    send_s: float
+    stream_s: float
     seconds: float
 
     def as_dict(self) -> dict[str, Any]:
@@ -39,9 +46,15 @@ class DemoReport:
         return {
             "rows": self.rows,
             "seed": self.seed,
-            "batch_id": self.drop.batch_id,
-            "landed": {r.table: {"rows": r.rows, "skipped": r.skipped} for r in self.drop.landed},
-            "planted_defects": self.drop.planted_defects,
+            "batch_id": self.feed.batch_id,
+            "sent": _sent(self.feed.sent),
+            "streamed": {
+                "batches": self.stream.batches,
+                "bronze_rows": self.stream.bronze_rows,
+                "dead_letters": self.stream.dead_letters,
+            },
+            "labels": {"rows": self.feed.labels.rows, "skipped": self.feed.labels.skipped},
+            "planted_defects": self.feed.planted_defects,
             "tables": [
                 {
                     "name": t.name,
@@ -67,13 +80,28 @@ class DemoReport:
                 for r in self.pipeline.results
             ],
             "seconds": {
-                "simulate_and_land": round(self.simulate_s, 2),
+                "simulate": round(self.simulate_s, 2),
+                "send": round(self.send_s, 2),
+                "stream_to_bronze": round(self.stream_s, 2),
                 "spark_session_start": round(self.pipeline.spark_start_s or 0.0, 2),
                 "lake_to_spark": round(self.pipeline.lake_to_spark_s, 2),
                 "pipeline": round(self.pipeline.seconds, 2),
                 "total": round(self.seconds, 2),
             },
         }
+
+
+def _sent(report: SendReport | None) -> dict[str, Any]:
+    if report is None:
+        return {"skipped": True}
+    return {
+        "skipped": False,
+        "sent": report.total("sent"),
+        "accepted": report.total("accepted"),
+        "rejected": report.total("rejected"),
+        "failed": report.total("failed"),
+        "by_type": {name: {"sent": n, "accepted": report.accepted[name]} for name, n in report.sent.items()},
+    }
 
 
 def quarantine_reasons(lake: Lakehouse) -> dict[str, dict[str, int]]:
@@ -92,16 +120,32 @@ def run_demo(
     *,
     rows: int,
     seed: int,
+    target: Target,
     on_progress: Progress = lambda _msg: None,
     spark: SparkProvider | None = None,
 ) -> DemoReport:
+    """Everything from simulation to gold. A simulation that was fed before is not sent again, and
+    pipeline steps whose inputs did not change are skipped, so a re-run is quick and adds no rows."""
     started = time.perf_counter()
     lake = lakehouse(settings)
     on_progress(f"simulating {rows:,} transactions (seed {seed})")
     data = simulate(SimulationConfig(transactions=rows, seed=seed))
-    on_progress("landing the batch in bronze and reference data in PostgreSQL")
-    drop = drop_batch(settings, lake, data)
     simulate_s = time.perf_counter() - started
+
+    def sending(report: SendReport) -> None:
+        on_progress(
+            f"sending events to the ingestion API: {report.total('sent'):,} sent, "
+            f"{report.total('accepted'):,} accepted, {report.total('rejected'):,} rejected"
+        )
+
+    on_progress("reference data into PostgreSQL, events to the ingestion API")
+    feed = feed_simulation(settings, lake, data, target, resend=False, on_progress=sending)
+    send_s = time.perf_counter() - started - simulate_s
+    on_progress("consuming Kafka into bronze until caught up")
+    stream = StreamConsumer(settings, lake).run(
+        until_caught_up=True,
+        on_batch=lambda r: on_progress(f"consuming Kafka into bronze: {sum(r.bronze_rows.values()):,} rows"),
+    )
     report = run_pipeline(
         settings,
         spark=spark,
@@ -109,5 +153,15 @@ def run_demo(
     )
     tables = [lake.info(spec.name) for spec in lake.registry]
     return DemoReport(
-        rows, seed, drop, report, tables, quarantine_reasons(lake), simulate_s, time.perf_counter() - started
+        rows,
+        seed,
+        feed,
+        stream,
+        report,
+        tables,
+        quarantine_reasons(lake),
+        simulate_s,
+        send_s,
+        stream.seconds,
+        time.perf_counter() - started,
     )

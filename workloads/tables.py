@@ -71,6 +71,28 @@ RAW_EVENT_DOCS = {
     "kafka_offset": "Kafka offset (stream ingestion only); with topic and partition, the message's address.",
 }
 
+DEAD_LETTER_FIELDS = [
+    pa.field("kafka_topic", pa.string(), nullable=False),
+    pa.field("kafka_partition", pa.int32(), nullable=False),
+    pa.field("kafka_offset", pa.int64(), nullable=False),
+    pa.field("kafka_timestamp", UTC_TS),
+    pa.field("kafka_key", pa.string()),
+    pa.field("payload", pa.string(), nullable=False),
+    pa.field("contract", pa.string(), nullable=False),
+    pa.field("contract_version", pa.string()),
+    pa.field("error_type", pa.string(), nullable=False),
+    pa.field("error", pa.string(), nullable=False),
+    pa.field("ingested_at", UTC_TS, nullable=False),
+    pa.field("ingest_date", pa.date32(), nullable=False),
+]
+DEAD_LETTER_DOCS = {
+    "payload": "The message value as received (UTF-8; undecodable bytes replaced).",
+    "contract": "Contract the topic carries (e.g. transaction).",
+    "contract_version": "Contract version the producer declared in the message headers, if any.",
+    "error_type": "not_json, not_an_object, contract_violation or unsupported_version.",
+    "error": "Every problem in one line: field and reason.",
+}
+
 
 def _reference_fields(model: type[BaseModel]) -> tuple[list[pa.Field], dict[str, str]]:
     fields, docs = contract_fields(model)
@@ -101,6 +123,18 @@ def _bronze() -> list[TableSpec]:
             partition_by=("ingest_date",),
         ),
     ]
+    specs.append(
+        _spec(
+            "bronze.dead_letters",
+            Layer.BRONZE,
+            "dead_letters_delta",
+            DEAD_LETTER_FIELDS,
+            "Stream messages that failed their contract (bad JSON, missing or invalid fields), with the "
+            "error; also published to the dead-letter topic. Exactly once per Kafka offset.",
+            DEAD_LETTER_DOCS,
+            partition_by=("ingest_date",),
+        )
+    )
     label_fields, label_docs = contract_fields(FraudLabel)
     specs.append(
         _spec(

@@ -49,6 +49,9 @@ class KafkaSettings(BaseModel):
 
     bootstrap_servers: str = "127.0.0.1:9092"
     default_partitions: int = Field(default=3, ge=1)
+    topic_prefix: str = Field(
+        default="", description="Put in front of every topic name, to share one cluster between labs or tests."
+    )
     broker_bucket: str = Field(
         default="kafka-broker-data",
         description="Bucket where the embedded broker keeps its log (embedded profile only).",
@@ -117,6 +120,39 @@ class ComputeSettings(BaseModel):
         return self.ray_num_cpus or self.spark_executors * self.spark_executor_cores + 2
 
 
+class ApiSettings(BaseModel):
+    """The ingestion API (``mdslab serve``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    api_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Key clients send in the X-API-Key header of ingest routes; `mdslab up` generates one "
+        "into the state dir's secrets.env. Empty: every ingest request is refused.",
+    )
+    max_batch_events: int = Field(default=5000, ge=1, description="Most events one POST may carry.")
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
+    delivery_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a request waits for the broker to acknowledge its events before it answers 503.",
+    )
+    retry_after_s: int = Field(default=5, ge=1, description="Retry-After sent with a 503 (broker unavailable).")
+
+
+class StreamSettings(BaseModel):
+    """The stream consumer that writes Kafka topics into bronze (``mdslab stream``)."""
+
+    group_id: str = "mdslab-bronze"
+    batch_max_messages: int = Field(default=20_000, ge=1, description="Most messages in one bronze commit.")
+    batch_max_seconds: float = Field(
+        default=1.0, gt=0, description="Longest wait before a non-empty micro-batch is committed (freshness)."
+    )
+    metrics_port: int = Field(
+        default=9108, ge=0, le=65535, description="Port of the consumer's Prometheus /metrics (0: do not serve)."
+    )
+
+
 class EmbeddedSettings(BaseModel):
     """Knobs of the embedded-service supervisor (profile ``embedded``)."""
 
@@ -155,6 +191,8 @@ class Settings(BaseSettings):
     lake: LakeSettings = Field(default_factory=LakeSettings)
     compute: ComputeSettings = Field(default_factory=ComputeSettings)
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
 
     @field_validator("state_dir")
     @classmethod

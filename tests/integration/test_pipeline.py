@@ -150,9 +150,12 @@ def test_demo_command_prints_a_json_summary(services: Settings, spark_provider: 
 
     result = CliRunner().invoke(app, ["demo", "--rows", "3000", "--seed", "5", "--json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     tables = {t["name"]: t for t in summary["tables"]}
-    assert tables["bronze.transactions"]["rows"] >= 3000
+    sent = summary["sent"]
+    if not sent["skipped"]:  # an earlier test of this run may have fed the same simulation
+        assert sent["accepted"] + sent["rejected"] == sent["sent"] and sent["rejected"] > 0 and sent["failed"] == 0
+    assert tables["bronze.transactions"]["rows"] >= 3000 * 0.9
     assert tables["gold.fraud_features"]["rows"] == tables["silver.transactions"]["rows"] > 0
     assert summary["quarantined"]["silver.quarantine_transactions"] > 0
     assert {step["step"] for step in summary["steps"]} >= {"reference", "silver_transactions", "gold_daily_spend"}
@@ -167,10 +170,12 @@ def test_tables_and_optimize_commands_after_the_demo(services: Settings, spark_p
     listed = runner.invoke(app, ["tables", "--json"])
     assert listed.exit_code == 0, listed.output
     tables = {t["name"]: t for t in json.loads(listed.output)}
-    assert len(tables) == 13 and all(t["version"] is not None for t in tables.values())
+    assert len(tables) == 14
+    # every table is built; dead letters only exist once a bad message reached Kafka (the API refuses them)
+    assert all(t["version"] is not None for name, t in tables.items() if name != "bronze.dead_letters")
     optimized = runner.invoke(app, ["optimize", "--table", "silver.transactions"], env={"COLUMNS": "200"})
     assert optimized.exit_code == 0, optimized.output
     assert "silver.transactions" in optimized.output
-    after = {t["name"]: t for t in json.loads(runner.invoke(app, ["tables", "--json"]).output)}
+    after = {t["name"]: t for t in json.loads(runner.invoke(app, ["tables", "--json"]).stdout)}
     assert after["silver.transactions"]["rows"] == tables["silver.transactions"]["rows"]
     assert after["silver.transactions"]["files"] <= tables["silver.transactions"]["files"]

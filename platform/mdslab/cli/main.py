@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mdslab import __version__
-from mdslab.cli import contracts, lake, pipeline, services
+from mdslab.cli import contracts, ingest, lake, pipeline, services
 
 app = typer.Typer(
     name="mdslab",
@@ -21,6 +21,8 @@ app.command()(services.down)
 app.command()(services.status)
 app.command()(pipeline.demo)
 app.command()(pipeline.simulate)
+app.command()(ingest.serve)
+app.command()(ingest.stream)
 app.add_typer(pipeline.pipeline_app, name="pipeline")
 app.command()(lake.tables)
 app.command()(lake.optimize)

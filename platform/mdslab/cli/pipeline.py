@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mdslab.cli.context import console, one_line_errors, settings
 from mdslab.cli.lake import table_rows
 from mdslab.cli.services import ensure_services
+from mdslab.lakehouse import Lakehouse
+from mdslab.settings import Settings
+
+if TYPE_CHECKING:
+    from mdslab.workloads.simulator import SimulatedData
 
 pipeline_app = typer.Typer(
     help="Run the batch pipeline (bronze -> silver -> gold) on Spark via RayDP.", no_args_is_help=True
@@ -74,27 +81,61 @@ def steps() -> None:
     console.print(table)
 
 
+class SimulateTarget(StrEnum):
+    API = "api"
+    KAFKA = "kafka"
+    LAKE = "lake"
+
+
 @one_line_errors
 def simulate(
-    rows: Annotated[int, typer.Option("--rows", "-n", min=100, help="Transactions to generate.")] = 50_000,
+    target: Annotated[
+        SimulateTarget,
+        typer.Option(
+            help="api: POST to the ingestion API (`mdslab serve`); kafka: produce straight to the topics; "
+            "lake: land a file drop in bronze."
+        ),
+    ] = SimulateTarget.API,
+    rows: Annotated[int, typer.Option("--rows", "-n", min=1000, help="Transactions to generate.")] = 50_000,
+    rate: Annotated[float, typer.Option(min=0.0, help="Events per second (0: as fast as possible).")] = 0.0,
+    duration: Annotated[
+        float | None, typer.Option(min=1.0, help="Seconds to send for; with --rate, sets --rows to rate x duration.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed and rows, same data.")] = 42,
     invalid_share: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of events made invalid.")] = 0.02,
+    api_url: Annotated[str | None, typer.Option(help="Ingestion API (default http://MDSLAB_API__HOST:PORT).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Events per request / produce call.")] = 500,
 ) -> None:
-    """Generate transactions, claims and reference data and land them.
+    """Generate transactions, claims and reference data, and send them the way a source system would.
 
-    Reference data goes to PostgreSQL, events and fraud labels to bronze. Landing the same batch twice
-    is recognised and skipped.
+    Reference data goes to PostgreSQL and the fraud-label export to bronze in every mode. Events go to
+    the ingestion API (default), straight to Kafka (bad ones then end in the dead letters), or into a
+    bronze file drop (landing the same batch twice is recognised and skipped). `mdslab stream` moves
+    what reached Kafka into bronze.
     """
-    from mdslab.workloads.batch_drop import drop_batch
     from mdslab.workloads.pipeline.runner import lakehouse
     from mdslab.workloads.simulator import SimulationConfig
     from mdslab.workloads.simulator import simulate as generate
 
     current = settings()
-    with console.status(f"simulating {rows:,} transactions") as status:
+    if duration is not None:
+        if not rate:
+            raise typer.BadParameter("--duration needs --rate (events per second)")
+        rows = max(1000, int(rate * duration))
+    with console.status(f"simulating {rows:,} transactions"):
         data = generate(SimulationConfig(transactions=rows, seed=seed, invalid_share=invalid_share))
-        status.update("landing")
-        report = drop_batch(current, lakehouse(current), data)
+    lake = lakehouse(current)
+    if target is SimulateTarget.LAKE:
+        _land(current, lake, data)
+        return
+    _send(current, lake, data, target, rate or None, api_url, batch_size)
+
+
+def _land(current: Settings, lake: Lakehouse, data: SimulatedData) -> None:
+    from mdslab.workloads.batch_drop import drop_batch
+
+    with console.status("landing"):
+        report = drop_batch(current, lake, data)
     for landed in report.landed:
         what = "already landed, skipped" if landed.skipped else f"{landed.rows:,} rows -> version {landed.version}"
         console.print(f"{landed.table}: {what}")
@@ -103,24 +144,98 @@ def simulate(
     console.print(f"batch {report.batch_id}: {report.planted_defects:,} planted defects", style="dim")
 
 
+def _send(
+    current: Settings,
+    lake: Lakehouse,
+    data: SimulatedData,
+    target: SimulateTarget,
+    rate: float | None,
+    api_url: str | None,
+    batch_size: int,
+) -> None:
+    from mdslab.eventbus import EventPublisher
+    from mdslab.workloads.ingestion.events import Topics
+    from mdslab.workloads.ingestion.feed import feed_simulation
+    from mdslab.workloads.ingestion.sender import ApiTarget, KafkaTarget, SendReport, Target
+
+    sender: Target
+    if target is SimulateTarget.API:
+        url = api_url or f"http://{current.api.host}:{current.api.port}"
+        sender = ApiTarget(url, current.api.api_key.get_secret_value())
+        where = f"ingestion API {url}"
+    else:
+        sender = KafkaTarget(
+            EventPublisher(current.kafka, client_id="mdslab-simulator"), Topics(current.kafka.topic_prefix)
+        )
+        where = f"Kafka {current.kafka.bootstrap_servers}"
+    total = data.transactions.num_rows + data.claims.num_rows
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    with progress:
+        task = progress.add_task(f"sending to {where}", total=total, counts="")
+
+        def update(report: SendReport) -> None:
+            progress.update(
+                task,
+                completed=report.total("sent"),
+                counts=f"accepted {report.total('accepted'):,}, rejected {report.total('rejected'):,}",
+            )
+
+        try:
+            fed = feed_simulation(current, lake, data, sender, rate=rate, batch_size=batch_size, on_progress=update)
+        finally:
+            sender.close()
+    sent = fed.sent
+    assert sent is not None
+    console.print(
+        f"sent {sent.total('sent'):,} events in {sent.seconds:.1f}s "
+        f"({sent.total('sent') / max(sent.seconds, 1e-9):,.0f}/s): "
+        f"accepted {sent.total('accepted'):,}, rejected {sent.total('rejected'):,}, failed {sent.total('failed'):,}; "
+        f"planted defects {fed.planted_defects:,}",
+        highlight=False,
+    )
+    for reason in sent.example_rejections:
+        console.print(f"  rejected: {reason}", style="dim", highlight=False)
+    labels = "already landed" if fed.labels.skipped else f"{fed.labels.rows:,} rows"
+    console.print(
+        f"fraud labels -> bronze.fraud_labels: {labels}. Next: `mdslab stream --until-caught-up`.", style="dim"
+    )
+
+
 @one_line_errors
 def demo(
     rows: Annotated[int, typer.Option("--rows", "-n", min=1000, help="Transactions to generate.")] = 50_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON only.")] = False,
 ) -> None:
-    """The main job: start services, simulate, land in bronze, build silver and gold, summarise.
+    """The main job: services up, simulate, events through the ingestion API and Kafka into bronze,
+    silver and gold on Spark, summary.
 
-    Silver and gold are built with Spark on Ray (RayDP). Re-running is cheap: landed batches and
-    steps whose inputs did not change are skipped.
+    The demo serves its own API on a free port for the duration. Silver and gold are built with Spark
+    on Ray (RayDP). Re-running is cheap: a simulation already fed is not sent again and steps whose
+    inputs did not change are skipped.
     """
+    from mdslab.api.app import create_app
+    from mdslab.api.server import background_server
     from mdslab.workloads.demo import run_demo
+    from mdslab.workloads.ingestion.sender import ApiTarget
 
     current = settings()
     with console.status("starting services", spinner="dots") as status:
         ensure_services(current, on_step=status.update, quiet=as_json)
         current = settings()
-        report = run_demo(current, rows=rows, seed=seed, on_progress=status.update)
+        with background_server(create_app(current), current.api.host) as url:
+            target = ApiTarget(url, current.api.api_key.get_secret_value())
+            try:
+                report = run_demo(current, rows=rows, seed=seed, target=target, on_progress=status.update)
+            finally:
+                target.close()
     summary = report.as_dict()
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
@@ -130,9 +245,19 @@ def demo(
     for name, reasons in report.quarantine_reasons.items():
         detail = ", ".join(f"{code} {count:,}" for code, count in reasons.items())
         console.print(f"{name}: {sum(reasons.values()):,} rows ({detail or 'none'})")
-    seconds = summary["seconds"]
+    seconds, sent = summary["seconds"], summary["sent"]
+    if sent["skipped"]:
+        console.print("events: this simulation was sent before; not sent again", style="dim")
+    else:
+        console.print(
+            f"events: {sent['sent']:,} sent to the API, {sent['accepted']:,} accepted, {sent['rejected']:,} rejected "
+            f"(422); {report.stream.dead_letters:,} dead letters; planted defects {report.feed.planted_defects:,}",
+            highlight=False,
+        )
     console.print(
-        f"planted defects {report.drop.planted_defects:,}; seconds: simulate+land {seconds['simulate_and_land']}, "
-        f"Spark start {seconds['spark_session_start']}, pipeline {seconds['pipeline']}, total {seconds['total']}",
+        f"seconds: simulate {seconds['simulate']}, send {seconds['send']}, Kafka -> bronze "
+        f"{seconds['stream_to_bronze']}, Spark start {seconds['spark_session_start']}, pipeline {seconds['pipeline']}, "
+        f"total {seconds['total']}",
         style="dim",
+        highlight=False,
     )

@@ -84,7 +84,8 @@ def up() -> None:
         ensure_services(current, on_step=progress.update)
     current = settings()
     console.print(
-        f"State, logs and data: {current.state_dir}   Credentials: {current.secrets_file}   Stop: mdslab down",
+        f"State, logs and data: {current.state_dir}   Credentials (incl. the ingest API key, "
+        f"MDSLAB_API__API_KEY): {current.secrets_file}   Stop: mdslab down",
         style="dim",
     )
 

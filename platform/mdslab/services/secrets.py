@@ -24,6 +24,7 @@ def ensure_secrets(settings: Settings) -> bool:
     wanted = {
         f"{ENV_PREFIX}S3__SECRET_KEY": settings.s3.secret_key.get_secret_value(),
         f"{ENV_PREFIX}POSTGRES__PASSWORD": settings.postgres.password.get_secret_value(),
+        f"{ENV_PREFIX}API__API_KEY": settings.api.api_key.get_secret_value(),
     }
     path = settings.secrets_file
     current = read_env_file(path)

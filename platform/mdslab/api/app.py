@@ -1,0 +1,139 @@
+"""The FastAPI app: health and readiness probes, Prometheus metrics, and the routes of each workload.
+
+It is the roof of the house (like the CLI): it composes routers from the packages below and hands
+them their clients through ``app.state``; the routes reach them through typed dependencies.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from mdslab import __version__
+from mdslab.eventbus import EventPublisher
+from mdslab.settings import Settings
+from mdslab.workloads.ingestion.events import Topics
+from mdslab.workloads.ingestion.routes import IngestMetrics, contract_schemas, ingest_router
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class HttpMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "mdslab_api_requests",
+            "HTTP requests by route, method and status.",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "mdslab_api_request_duration_seconds",
+            "Time from request to response, by route and method.",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+
+def _clean_errors(errors: Any) -> list[dict[str, Any]]:
+    """Validation errors without Pydantic's ``ctx``/``input`` (exception objects, echoed payloads)."""
+    return [
+        {"loc": list(error.get("loc", [])), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+        for error in errors
+    ]
+
+
+def _summary(errors: list[dict[str, Any]]) -> str:
+    first = errors[0] if errors else {"loc": ["body"], "msg": "invalid"}
+    where = ".".join(str(part) for part in first["loc"])
+    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}; nothing was accepted"
+
+
+def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -> FastAPI:
+    """The API for ``settings``; pass a ``publisher`` to share one, else the app opens its own."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = publisher is None
+        app.state.publisher = publisher or EventPublisher(
+            settings.kafka, delivery_timeout_s=settings.api.delivery_timeout_s, client_id="mdslab-api"
+        )
+        try:
+            yield
+        finally:
+            if owned:
+                await run_in_threadpool(app.state.publisher.close)
+
+    app = FastAPI(
+        title="mdslab API",
+        version=__version__,
+        description="Ingest financial transactions and insurance claims (validated by the data contracts, "
+        "acknowledged by Kafka before 202), plus health, readiness and Prometheus metrics.",
+        lifespan=lifespan,
+    )
+    registry = CollectorRegistry()
+    http = HttpMetrics(registry)
+    app.state.api_settings = settings.api
+    app.state.ingest_metrics = IngestMetrics(registry)
+    if publisher is not None:
+        app.state.publisher = publisher
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        http.latency.labels(path, request.method).observe(time.perf_counter() - started)
+        http.requests.labels(path, request.method, str(response.status_code)).inc()
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _clean_errors(exc.errors())
+        return JSONResponse(status_code=422, content=jsonable_encoder({"message": _summary(errors), "detail": errors}))
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process serves requests")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: the Kafka broker answers",
+        responses={503: {"description": "The broker does not answer."}},
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        reachable = await run_in_threadpool(request.app.state.publisher.broker_reachable)
+        if reachable:
+            return JSONResponse({"status": "ready", "kafka": "ok"})
+        return JSONResponse(
+            {"status": "not ready", "kafka": f"no answer from {settings.kafka.bootstrap_servers}"}, status_code=503
+        )
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(ingest_router(settings.api, Topics(settings.kafka.topic_prefix)))
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(contract_schemas())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
