@@ -237,3 +237,49 @@ def test_demo_streams_through_the_api_and_a_rerun_sends_nothing(services: Settin
         step["step"]: "up_to_date" for step in summary["steps"]
     }
     assert {t["name"]: t["version"] for t in again["tables"]} == {name: t["version"] for name, t in tables.items()}
+
+
+def test_sigterm_writes_the_batch_in_hand_and_the_lag_is_exported(streaming: Settings) -> None:
+    import signal
+
+    import httpx
+
+    from mdslab.services.ports import port_in_use
+
+    topics = Topics(streaming.kafka.topic_prefix)
+    values = [orjson.dumps(transaction()) for _ in range(500)]
+    publisher = EventPublisher(streaming.kafka)
+    publisher.publish_blocking(topics.of(TRANSACTIONS), [(b"C0000007", v) for v in values], TRANSACTIONS.headers)
+    publisher.close()
+    port = next(p for p in range(23400, 23500) if not port_in_use("127.0.0.1", p))
+    env = (
+        os.environ
+        | settings_env(streaming)
+        | {
+            "MDSLAB_STREAM__METRICS_PORT": str(port),
+            "MDSLAB_STREAM__BATCH_MAX_SECONDS": "30",  # nothing is written before the signal
+        }
+    )
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mdslab"), "stream"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    lake = lakehouse(streaming)
+    try:
+
+        def lag_exported() -> bool:
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except httpx.HTTPError:
+                return False
+            return "mdslab_stream_consumer_lag{" in text
+
+        _wait_for(lag_exported, 60, "the consumer lag metric")
+        assert not lake.exists("bronze.transactions")
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert lake.row_count("bronze.transactions") == 500
+    assert "wrote bronze.transactions 500" in stdout.decode()
