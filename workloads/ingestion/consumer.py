@@ -159,11 +159,11 @@ class StreamConsumer:
                 "enable.partition.eof": False,
                 "fetch.wait.max.ms": 100,
                 "session.timeout.ms": 10_000,  # a killed consumer's partitions move on after 10 s
+                # also bounds a rebalance's wait for members that do not rejoin; a batch commit takes ~1 s
+                "max.poll.interval.ms": 30_000,
             },
         )
-        consumer = Consumer(config)
-        consumer.subscribe(self.topics.events, on_assign=self._on_assign, on_revoke=self._on_revoke)
-        return consumer
+        return Consumer(config)
 
     def _set_targets(self, consumer: Consumer) -> None:
         """Where every partition of the topics ends now: what ``until_caught_up`` waits for. All of
@@ -202,7 +202,7 @@ class StreamConsumer:
         stop: threading.Event | None = None,
         until_caught_up: bool = False,
         on_batch: Callable[[StreamReport], None] | None = None,
-        assignment_timeout_s: float = 60.0,
+        assignment_timeout_s: float = 90.0,
     ) -> StreamReport:
         """Consume until ``stop`` is set (the batch in hand is written first) or, with
         ``until_caught_up``, until bronze holds every partition up to where it ended at start."""
@@ -213,11 +213,16 @@ class StreamConsumer:
         if self._owns_publisher:
             self._publisher = EventPublisher(self.settings.kafka, client_id="mdslab-dead-letters")
         consumer = self._consumer = self._connect()
-        if until_caught_up:
-            self._set_targets(consumer)
         batch_started: float | None = None
         try:
-            while not stop.is_set():
+            finished = False
+            if until_caught_up:
+                self._set_targets(consumer)
+                self._last_table_check = 0.0
+                finished = self.caught_up()  # then do not join the group only to leave it
+            if not finished:
+                consumer.subscribe(self.topics.events, on_assign=self._on_assign, on_revoke=self._on_revoke)
+            while not finished and not stop.is_set():
                 if until_caught_up and not self._pending and self.caught_up():
                     break
                 if until_caught_up and not self._assigned and time.perf_counter() - started > assignment_timeout_s:

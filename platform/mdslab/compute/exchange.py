@@ -427,7 +427,7 @@ class _PartitionFetcher:
 
 
 _fetcher_lock = threading.Lock()
-_fetcher_handle: tuple[str, ray.actor.ActorHandle[_PartitionFetcher]] | None = None  # (Ray job id, handle)
+_fetcher_handle: tuple[tuple[str, str], ray.actor.ActorHandle[_PartitionFetcher]] | None = None  # (Ray run, handle)
 
 
 def _fetcher() -> ray.actor.ActorHandle[_PartitionFetcher]:
@@ -435,12 +435,14 @@ def _fetcher() -> ray.actor.ActorHandle[_PartitionFetcher]:
 
     A Ray actor dies with its owner's last handle, and a new one costs a worker start plus the first
     cross-language call (~3 s here), so the handle lives in this module; a restarted Ray gets a new one.
+    A restarted local Ray numbers its first job like the last one, so the run is (node id, job id).
     """
     global _fetcher_handle
-    job_id = ray.get_runtime_context().get_job_id()
+    context = ray.get_runtime_context()
+    run = (context.get_node_id(), context.get_job_id())
     with _fetcher_lock:
-        if _fetcher_handle is None or _fetcher_handle[0] != job_id:
-            _fetcher_handle = (job_id, _PartitionFetcher.remote())  # type: ignore[attr-defined]
+        if _fetcher_handle is None or _fetcher_handle[0] != run:
+            _fetcher_handle = (run, _PartitionFetcher.remote())  # type: ignore[attr-defined]
         return _fetcher_handle[1]
 
 
