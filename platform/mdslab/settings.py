@@ -153,6 +153,20 @@ class StreamSettings(BaseModel):
     )
 
 
+class MlSettings(BaseModel):
+    """MLflow tracking and registry: metadata in PostgreSQL, artifacts on the S3 store."""
+
+    tracking_uri: str | None = Field(
+        default=None,
+        description="An MLflow tracking server or database URI; default: database `tracking_database` on the "
+        "configured PostgreSQL.",
+    )
+    tracking_database: str = "mlflow"
+    artifact_bucket: str = "mlflow-artifacts"
+    registry_prefix: str = Field(default="mdslab-", description="Registered model names are this + the model name.")
+    ui_port: int = Field(default=5000, ge=1, le=65535)
+
+
 class EmbeddedSettings(BaseModel):
     """Knobs of the embedded-service supervisor (profile ``embedded``)."""
 
@@ -193,6 +207,7 @@ class Settings(BaseSettings):
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    ml: MlSettings = Field(default_factory=MlSettings)
 
     @field_validator("state_dir")
     @classmethod

@@ -1,0 +1,93 @@
+"""Training frames from curated tables, read through Spark on Ray at a pinned table version.
+
+Gold feature tables are already point-in-time correct (each row's features use only the same
+customer's strictly earlier events), so a frame is a selection: labelled rows, the model's columns,
+and the event time used to split train from validation by time, never at random.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+
+from mdslab.lakehouse import Lakehouse
+from mdslab.workloads.pipeline.framework import SparkProvider
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model learns from: a table, its label, key and time columns, and the features."""
+
+    name: str
+    table: str
+    key: str
+    time_column: str
+    label: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    description: str
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+FRAUD = ModelSpec(
+    name="fraud",
+    table="gold.fraud_features",
+    key="event_id",
+    time_column="event_time",
+    label="label_is_fraud",
+    numeric=(
+        "amount_usd",
+        "local_hour",
+        "distance_from_home_km",
+        "txn_count_1h",
+        "txn_count_24h",
+        "small_online_count_1h",
+        "distinct_merchants_24h",
+        "avg_amount_24h",
+        "avg_amount_30d",
+        "amount_to_avg_30d",
+        "seconds_since_prev",
+        "km_from_prev_located",
+        "is_new_merchant",
+    ),
+    categorical=("merchant_category", "channel"),
+    description="Card-transaction fraud: chargeback / investigation outcome from point-in-time features.",
+)
+
+
+@dataclass(frozen=True)
+class TrainingFrame:
+    spec: ModelSpec
+    frame: pd.DataFrame  # key, time, label, features; sorted by time
+    table_version: int
+
+    def split(self, validation_share: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Train on the earlier events, validate on the latest ``validation_share`` of them (by time)."""
+        cut = self.frame[self.spec.time_column].quantile(1 - validation_share)
+        later = self.frame[self.spec.time_column] >= cut
+        return self.frame[~later], self.frame[later]
+
+
+def load_frame(lake: Lakehouse, spark: SparkProvider, spec: ModelSpec, *, version: int | None = None) -> TrainingFrame:
+    """The labelled rows of ``spec.table`` at ``version`` (default: latest), selected in Spark."""
+    from mdslab.compute.exchange import delta_to_spark, release_spark_input, spark_to_arrow
+
+    pinned = version if version is not None else lake.version(spec.table)
+    if pinned is None:
+        raise LookupError(f"{spec.table} does not exist yet: run `mdslab pipeline run` (or `mdslab demo`) first")
+    df = delta_to_spark(spark.get(), lake.uri(spec.table), storage_options=lake.storage_options, version=pinned)
+    columns = [spec.key, spec.time_column, spec.label, *spec.features]
+    try:
+        selected = df.where(df[spec.label].isNotNull()).select(*columns)
+        reader = spark_to_arrow(selected)
+        table = pa.Table.from_batches(list(reader), schema=reader.schema)
+    finally:
+        release_spark_input(df)
+    frame = table.to_pandas().sort_values(spec.time_column, kind="stable").reset_index(drop=True)
+    frame[spec.label] = frame[spec.label].astype(bool)
+    return TrainingFrame(spec, frame, pinned)

@@ -1,0 +1,65 @@
+"""The model registry's one rule: the alias ``champion`` moves only to a model that beats the current
+champion on the same validation rows (by PR AUC, the metric that matters at a 1% base rate)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+CHAMPION = "champion"
+PRIMARY_METRIC = "pr_auc"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    promoted: bool
+    new_version: int
+    new_score: float
+    champion_version: int | None  # before the decision
+    champion_score: float | None  # the champion re-scored on the same validation rows
+
+    @property
+    def message(self) -> str:
+        new = f"version {self.new_version} ({PRIMARY_METRIC} {self.new_score:.4f})"
+        if self.champion_version is None:
+            return f"{new} is the first model: it is now the champion"
+        old = f"champion version {self.champion_version} ({PRIMARY_METRIC} {self.champion_score:.4f})"
+        verdict = "beats" if self.promoted else "does not beat"
+        after = "it is now the champion" if self.promoted else f"version {self.champion_version} stays champion"
+        return f"{new} {verdict} {old} on the same validation rows: {after}"
+
+
+def champion_version(client: MlflowClient, name: str) -> int | None:
+    try:
+        return int(client.get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def promote_if_better(
+    client: MlflowClient,
+    name: str,
+    new_version: int,
+    new_score: float,
+    validation: pd.DataFrame,
+    y: pd.Series,
+    score: Callable[[np.ndarray, np.ndarray], float],
+) -> Promotion:
+    """Compare with the champion on ``validation`` and move the alias when the new model is better."""
+    current = champion_version(client, name)
+    champion_score = None
+    if current is not None:
+        champion = mlflow.sklearn.load_model(f"models:/{name}@{CHAMPION}")
+        champion_score = float(score(y.to_numpy(), champion.predict_proba(validation)[:, 1]))
+    promoted = current is None or new_score > (champion_score or 0.0)
+    if promoted:
+        client.set_registered_model_alias(name, CHAMPION, str(new_version))
+    decision = Promotion(promoted, new_version, new_score, current, champion_score)
+    client.set_model_version_tag(name, str(new_version), "promotion", decision.message)
+    return decision

@@ -1,0 +1,148 @@
+"""Train a model from a curated table, log everything to MLflow, register it, maybe promote it.
+
+One run logs: the parameters, the exact input table and version, metrics of the model and of the
+baseline on the validation period (ROC AUC, PR AUC, Brier, calibration error), the PR curve,
+calibration and feature-importance plots, and the model with its signature and an input example.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+from sklearn.metrics import average_precision_score
+
+from mdslab.ml import evaluate, models
+from mdslab.ml.features import TrainingFrame
+from mdslab.ml.registry import PRIMARY_METRIC, Promotion, promote_if_better
+from mdslab.ml.tracking import experiment_id, registered_name
+from mdslab.settings import Settings
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    registered_model: str
+    version: int
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    promotion: Promotion
+    input_table: str
+    input_version: int
+    train_rows: int
+    validation_rows: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "registered_model": self.registered_model,
+            "version": self.version,
+            "metrics": self.metrics,
+            "baseline_metrics": self.baseline_metrics,
+            "promoted": self.promotion.promoted,
+            "promotion": self.promotion.message,
+            "input": {"table": self.input_table, "version": self.input_version},
+            "rows": {"train": self.train_rows, "validation": self.validation_rows},
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def train(settings: Settings, client: MlflowClient, data: TrainingFrame, *, threads: int = 2) -> TrainResult:
+    """Fit both models on the earlier events, evaluate on the later ones, log, register, decide."""
+    started = time.perf_counter()
+    spec = data.spec
+    train_rows, valid_rows = data.split()
+    if train_rows[spec.label].nunique() < 2 or valid_rows[spec.label].nunique() < 2:
+        raise ValueError(
+            f"{spec.table}@{data.table_version} has too few labelled positives to train {spec.name}: simulate more rows"
+        )
+    x_train, y_train = train_rows[spec.features], train_rows[spec.label].to_numpy()
+    x_valid, y_valid = valid_rows[spec.features], valid_rows[spec.label].to_numpy()
+    name = registered_name(settings, spec.name)
+    experiment = experiment_id(client, settings, f"{settings.ml.registry_prefix}{spec.name}")
+    with mlflow.start_run(experiment_id=experiment, run_name=f"{spec.name}-{spec.table}@{data.table_version}") as run:
+        mlflow.set_tags({"model": spec.name, "input.table": spec.table, "input.version": str(data.table_version)})
+        mlflow.log_params(
+            {
+                **{f"lgbm.{key}": value for key, value in models.LGBM_PARAMS.items()},
+                "input_table": spec.table,
+                "input_version": data.table_version,
+                "features": ",".join(spec.features),
+                "split": "time: validation = latest 20% of event times",
+                "train_rows": len(train_rows),
+                "validation_rows": len(valid_rows),
+                "train_until": str(train_rows[spec.time_column].max()),
+                "validation_from": str(valid_rows[spec.time_column].min()),
+            }
+        )
+        model = models.gradient_boosting(spec, threads=threads).fit(x_train, y_train)
+        baseline = models.baseline(spec).fit(x_train, y_train)
+        scores = model.predict_proba(x_valid)[:, 1]
+        baseline_scores = baseline.predict_proba(x_valid)[:, 1]
+        metrics = evaluate.binary_metrics(y_valid, scores)
+        baseline_metrics = evaluate.binary_metrics(y_valid, baseline_scores)
+        mlflow.log_metrics(metrics)
+        mlflow.log_metrics({f"baseline_{key}": value for key, value in baseline_metrics.items()})
+        curves = {"LightGBM": scores, "logistic baseline": baseline_scores}
+        for file, figure in (
+            ("pr_curve.png", evaluate.pr_curve_figure(y_valid, curves)),
+            ("calibration.png", evaluate.calibration_figure(y_valid, curves)),
+            (
+                "feature_importance.png",
+                evaluate.importance_figure(
+                    list(model.named_steps["encode"].get_feature_names_out()),
+                    model.named_steps["model"].booster_.feature_importance(importance_type="gain"),
+                ),
+            ),
+        ):
+            mlflow.log_figure(figure, f"plots/{file}")
+            plt.close(figure)
+        example = x_valid.head(5)
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(example, model.predict_proba(example)[:, 1]),
+            input_example=example,
+            registered_model_name=name,
+            skops_trusted_types=models.TRUSTED_TYPES,
+        )
+        mlflow.sklearn.log_model(baseline, name="baseline", skops_trusted_types=models.TRUSTED_TYPES)
+        version = int(info.registered_model_version)
+        promotion = promote_if_better(
+            client,
+            name,
+            version,
+            metrics[PRIMARY_METRIC],
+            x_valid,
+            valid_rows[spec.label],
+            lambda y, s: float(average_precision_score(y, s)),
+        )
+        mlflow.set_tag("promotion", promotion.message)
+    return TrainResult(
+        run.info.run_id,
+        name,
+        version,
+        metrics,
+        baseline_metrics,
+        promotion,
+        spec.table,
+        data.table_version,
+        len(train_rows),
+        len(valid_rows),
+        time.perf_counter() - started,
+    )
+
+
+def holdout_scores(data: TrainingFrame, threads: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Validation labels and LightGBM scores without MLflow (for tests and benchmarks)."""
+    spec = data.spec
+    train_rows, valid_rows = data.split()
+    model = models.gradient_boosting(spec, threads=threads).fit(train_rows[spec.features], train_rows[spec.label])
+    return valid_rows[spec.label].to_numpy(), model.predict_proba(valid_rows[spec.features])[:, 1]

@@ -1,0 +1,115 @@
+"""The ML deep dive on real services: features from gold through Spark on Ray, LightGBM and a
+baseline tracked in MLflow (PostgreSQL + S3), registration and the champion rule, batch scoring."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+
+from mdslab import database, objectstore
+from mdslab.lakehouse import Lakehouse
+from mdslab.ml.features import FRAUD, TrainingFrame, load_frame
+from mdslab.ml.registry import CHAMPION, champion_version, promote_if_better
+from mdslab.ml.tracking import configure
+from mdslab.ml.train import TrainResult, train
+from mdslab.settings import LakeSettings, Settings
+from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
+from mdslab.workloads.simulator import SimulationConfig, simulate
+
+pytestmark = pytest.mark.integration
+ROWS = 40_000
+
+
+@dataclass
+class Trained:
+    settings: Settings
+    lake: Lakehouse
+    client: MlflowClient
+    data: TrainingFrame
+    first: TrainResult
+
+
+@pytest.fixture(scope="module")
+def trained(services: Settings, spark_provider: Any) -> Trained:
+    tag = uuid.uuid4().hex[:10]
+    lake_settings = LakeSettings(raw_bucket=f"m{tag}-raw", curated_bucket=f"m{tag}-curated")
+    objectstore.ensure_buckets(
+        objectstore.s3_client(services.s3), [lake_settings.raw_bucket, lake_settings.curated_bucket]
+    )
+    pg = services.postgres.model_copy(update={"database": f"m{tag}"})
+    database.ensure_database(pg, pg.database)
+    settings = services.model_copy(
+        update={
+            "lake": lake_settings,
+            "postgres": pg,
+            "ml": services.ml.model_copy(update={"registry_prefix": f"t{tag}-", "artifact_bucket": f"m{tag}-mlflow"}),
+        }
+    )
+    lake = lakehouse(settings)
+    drop_batch(settings, lake, simulate(SimulationConfig(transactions=ROWS, seed=19)))
+    run_pipeline(settings, spark=spark_provider, steps=["reference", "silver_transactions", "gold_fraud_features"])
+    client = configure(settings)
+    data = load_frame(lake, spark_provider, FRAUD)
+    return Trained(settings, lake, client, data, train(settings, client, data))
+
+
+def test_training_frame_is_labelled_and_split_by_time(trained: Trained) -> None:
+    frame = trained.data.frame
+    assert trained.data.table_version == trained.lake.version("gold.fraud_features")
+    assert len(frame) == trained.lake.row_count("gold.fraud_features")
+    early, late = trained.data.split()
+    assert early["event_time"].max() <= late["event_time"].min()
+    assert 0.15 < len(late) / len(frame) < 0.25
+
+
+def test_fraud_model_recovers_the_planted_patterns(trained: Trained) -> None:
+    metrics = trained.first.metrics
+    assert metrics["roc_auc"] >= 0.85
+    assert metrics["pr_auc"] > trained.first.baseline_metrics["pr_auc"]
+    assert metrics["positives"] >= 30
+
+
+def test_the_run_holds_params_metrics_plots_model_and_input_version(trained: Trained) -> None:
+    run = trained.client.get_run(trained.first.run_id)
+    assert run.data.params["input_table"] == "gold.fraud_features"
+    assert run.data.params["input_version"] == str(trained.data.table_version)
+    assert {"roc_auc", "pr_auc", "brier", "ece", "baseline_pr_auc"} <= set(run.data.metrics)
+    plots = {item.path for item in trained.client.list_artifacts(trained.first.run_id, "plots")}
+    assert plots == {"plots/pr_curve.png", "plots/calibration.png", "plots/feature_importance.png"}
+    version = trained.client.get_model_version(trained.first.registered_model, str(trained.first.version))
+    assert version.run_id == trained.first.run_id
+    import mlflow
+
+    model_info = mlflow.models.get_model_info(f"models:/{trained.first.registered_model}/{trained.first.version}")
+    assert model_info.signature is not None
+    assert set(model_info.signature.inputs.input_names()) == set(FRAUD.features)
+
+
+def test_the_first_model_is_champion_and_an_equal_one_does_not_take_over(trained: Trained) -> None:
+    name = trained.first.registered_model
+    assert trained.first.promotion.promoted
+    assert champion_version(trained.client, name) == trained.first.version
+    again = train(trained.settings, trained.client, trained.data)  # same data and seed: same quality
+    assert again.version == trained.first.version + 1
+    assert not again.promotion.promoted
+    assert "does not beat" in again.promotion.message
+    assert champion_version(trained.client, name) == trained.first.version
+
+
+def test_a_better_model_takes_the_alias(trained: Trained) -> None:
+    name = trained.first.registered_model
+    champion = champion_version(trained.client, name)
+    assert champion is not None
+    _, valid = trained.data.split()
+    labels = valid[FRAUD.label]
+    decision = promote_if_better(
+        trained.client, name, trained.first.version + 1, 1.0, valid[FRAUD.features], labels, lambda y, s: 0.0
+    )
+    assert decision.promoted and decision.champion_version == champion
+    assert int(trained.client.get_model_version_by_alias(name, CHAMPION).version) == trained.first.version + 1
+    trained.client.set_registered_model_alias(name, CHAMPION, str(champion))  # restore for later tests
