@@ -353,6 +353,24 @@ def _gold() -> list[TableSpec]:
             {"approval_rate": "approved / (approved + rejected); null while none is decided."},
             key=("incident_month", "region", "product", "claim_type"),
         ),
+        _spec(
+            "gold.fraud_scores",
+            Layer.GOLD,
+            "gold/fraud_scores",
+            [
+                pa.field("event_id", pa.string(), nullable=False),
+                pa.field("customer_id", pa.string(), nullable=False),
+                pa.field("event_time", UTC_TS, nullable=False),
+                pa.field("fraud_score", f64, nullable=False),
+                pa.field("model_name", pa.string(), nullable=False),
+                pa.field("model_version", i64, nullable=False),
+                pa.field("scored_at", UTC_TS, nullable=False),
+            ],
+            "Fraud probability of every transaction in gold.fraud_features by the champion model "
+            "(`mdslab score fraud`); replaced when the features or the champion change.",
+            {"fraud_score": "Probability of fraud from the registered champion model (MLflow)."},
+            key=("event_id",),
+        ),
     ]
 
 

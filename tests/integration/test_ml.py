@@ -113,3 +113,78 @@ def test_a_better_model_takes_the_alias(trained: Trained) -> None:
     assert decision.promoted and decision.champion_version == champion
     assert int(trained.client.get_model_version_by_alias(name, CHAMPION).version) == trained.first.version + 1
     trained.client.set_registered_model_alias(name, CHAMPION, str(champion))  # restore for later tests
+
+
+def test_scoring_writes_every_row_once_per_input_and_champion(trained: Trained) -> None:
+    from mdslab.ml.score import score
+
+    first = score(trained.settings, trained.lake, trained.client)
+    assert not first.skipped
+    assert first.rows == trained.lake.row_count("gold.fraud_features")
+    assert first.model_version == champion_version(trained.client, trained.first.registered_model)
+    again = score(trained.settings, trained.lake, trained.client)
+    assert again.skipped and again.version == first.version
+    scores = trained.lake.read_table("gold.fraud_scores").to_pandas()
+    assert scores["event_id"].is_unique and scores["fraud_score"].between(0, 1).all()
+    labelled = scores.merge(trained.data.frame[["event_id", "label_is_fraud"]], on="event_id")
+    by_label = labelled.groupby("label_is_fraud")["fraud_score"].mean()
+    assert by_label[True] > 5 * by_label[False]
+
+
+def test_predict_endpoint_serves_the_champion_and_follows_the_alias(trained: Trained) -> None:
+    from fastapi.testclient import TestClient
+
+    from mdslab.api.app import create_app
+    from mdslab.ml.serving import ChampionCache
+
+    name = trained.first.registered_model
+    versions = sorted(int(v.version) for v in trained.client.search_model_versions(f"name='{name}'"))
+    if len(versions) < 2:
+        versions.append(train(trained.settings, trained.client, trained.data).version)
+    champion = champion_version(trained.client, name)
+    other = next(v for v in versions if v != champion)
+    row = trained.data.frame[FRAUD.features].iloc[-1].to_dict()
+    row = {key: (None if value != value else value) for key, value in row.items()}  # NaN -> null
+    key = {"X-API-Key": trained.settings.api.api_key.get_secret_value()}
+    app = create_app(trained.settings)
+    app.state.fraud_champion = ChampionCache(trained.settings, "fraud", refresh_s=0)
+    with TestClient(app) as client:
+        response = client.post("/v1/models/fraud/predict", json=[row, row], headers=key)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["model"] == name and body["version"] == champion
+        assert len(body["scores"]) == 2 and 0 <= body["scores"][0] <= 1
+
+        bad = client.post(
+            "/v1/models/fraud/predict", json=[row | {"channel": "teleport", "amount_usd": -1}], headers=key
+        )
+        assert bad.status_code == 422
+        assert {tuple(e["loc"][-1:]) for e in bad.json()["detail"]} == {("channel",), ("amount_usd",)}
+        assert client.post("/v1/models/fraud/predict", json=[], headers=key).status_code == 422
+        assert client.post("/v1/models/fraud/predict", json=[row | {"extra": 1}], headers=key).status_code == 422
+        assert client.post("/v1/models/fraud/predict", json=[row]).status_code == 401
+
+        trained.client.set_registered_model_alias(name, CHAMPION, str(other))
+        try:
+            moved = client.post("/v1/models/fraud/predict", json=[row], headers=key).json()
+            assert moved["version"] == other
+        finally:
+            trained.client.set_registered_model_alias(name, CHAMPION, str(champion))
+
+
+def test_predict_without_a_champion_is_503(services: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from mdslab.api.app import create_app
+
+    lonely = services.model_copy(update={"ml": services.ml.model_copy(update={"registry_prefix": "nobody-"})})
+    with TestClient(create_app(lonely)) as client:
+        row = {"amount_usd": 10.0, "merchant_category": "grocery", "channel": "online", "local_hour": 3}
+        row |= {"txn_count_1h": 0, "txn_count_24h": 0, "small_online_count_1h": 0, "distinct_merchants_24h": 0}
+        response = client.post(
+            "/v1/models/fraud/predict",
+            json=[row | {"is_new_merchant": True}],
+            headers={"X-API-Key": lonely.api.api_key.get_secret_value()},
+        )
+    assert response.status_code == 503
+    assert "mdslab train fraud" in response.json()["detail"]

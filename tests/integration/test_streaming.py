@@ -198,13 +198,15 @@ def test_kill_9_mid_stream_then_restart_leaves_no_duplicate_and_no_gap(streaming
     written = sum(lake.info(table).rows for table in ("bronze.transactions", "bronze.claims"))
     assert written < total, "the consumer finished before it was killed; the test proves nothing"
 
-    finish = subprocess.run([*command, "--until-caught-up"], env=env, capture_output=True, timeout=300)
+    finish = subprocess.run(
+        [*command, "--until-caught-up"], env=env | {"MDSLAB_LOG_LEVEL": "INFO"}, capture_output=True, timeout=300
+    )
     assert finish.returncode == 0, finish.stderr.decode()[-2000:]
 
     rows = [lake.read_table(t, columns=ADDRESS) for t in ("bronze.transactions", "bronze.claims", DEAD_LETTER_TABLE)]
     seen = [address for table in rows for address in addresses(table)]
     assert len(seen) == len(set(seen)), "a message was written twice"
-    assert len(seen) == total, "a message is missing"
+    assert len(seen) == total, f"a message is missing; the consumer said: {finish.stderr.decode()[-3000:]}"
     by_partition: dict[tuple[str, int], list[int]] = {}
     for topic, partition, offset in seen:
         by_partition.setdefault((topic, partition), []).append(offset)

@@ -190,10 +190,15 @@ class StreamConsumer:
         by_topic: dict[str, list[int]] = {}
         for topic, partition in self._targets:
             by_topic.setdefault(topic, []).append(partition)
+        written: dict[tuple[str, int], int] = {}
         for topic, partitions in by_topic.items():
-            written = self._resume_offsets(topic, partitions)
-            if any(written.get(p, 0) < self._targets[(topic, p)] for p in partitions):
+            found = self._resume_offsets(topic, partitions)
+            written.update({(topic, p): found.get(p, 0) for p in partitions})
+            if any(written[(topic, p)] < self._targets[(topic, p)] for p in partitions):
                 return False
+        log.info(
+            "caught up: %s", ", ".join(f"{t}[{p}] {written[(t, p)]}/{n}" for (t, p), n in sorted(self._targets.items()))
+        )
         return True
 
     def run(

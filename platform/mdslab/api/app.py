@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -21,9 +21,10 @@ from starlette.concurrency import run_in_threadpool
 
 from mdslab import __version__
 from mdslab.eventbus import EventPublisher
+from mdslab.ml.serving import ChampionCache, models_router
 from mdslab.settings import Settings
 from mdslab.workloads.ingestion.events import Topics
-from mdslab.workloads.ingestion.routes import IngestMetrics, contract_schemas, ingest_router
+from mdslab.workloads.ingestion.routes import IngestMetrics, contract_schemas, ingest_router, require_api_key
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -79,7 +80,8 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
         title="mdslab API",
         version=__version__,
         description="Ingest financial transactions and insurance claims (validated by the data contracts, "
-        "acknowledged by Kafka before 202), plus health, readiness and Prometheus metrics.",
+        "acknowledged by Kafka before 202), score transactions with the champion fraud model, plus health, "
+        "readiness and Prometheus metrics.",
         lifespan=lifespan,
     )
     registry = CollectorRegistry()
@@ -127,6 +129,8 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(ingest_router(settings.api, Topics(settings.kafka.topic_prefix)))
+    app.state.fraud_champion = ChampionCache(settings, "fraud")
+    app.include_router(models_router(), dependencies=[Depends(require_api_key)])
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

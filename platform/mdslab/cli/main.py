@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mdslab import __version__
-from mdslab.cli import contracts, ingest, lake, pipeline, services
+from mdslab.cli import contracts, ingest, lake, ml, pipeline, services
 
 app = typer.Typer(
     name="mdslab",
@@ -27,6 +27,10 @@ app.add_typer(pipeline.pipeline_app, name="pipeline")
 app.command()(lake.tables)
 app.command()(lake.optimize)
 app.add_typer(contracts.contracts_app, name="contracts")
+app.command()(ml.train)
+app.command()(ml.score)
+app.add_typer(ml.mlflow_app, name="mlflow")
+app.add_typer(ml.run_app, name="run")
 
 
 @app.callback(invoke_without_command=True)

@@ -1,0 +1,112 @@
+"""Online scoring: ``POST /v1/models/fraud/predict`` serves the registered champion.
+
+The route keeps the loaded model and asks the registry which version holds the champion alias at
+most every ``refresh_s`` seconds, so a promotion is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from mdslab.settings import Settings
+from mdslab.workloads.contracts.vocabulary import Channel, MerchantCategory
+
+MAX_ROWS = 1000
+
+
+class FraudFeatures(BaseModel):
+    """One transaction's point-in-time features, as in gold.fraud_features."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount_usd: float = Field(gt=0, le=1_000_000, description="Amount in USD.")
+    merchant_category: MerchantCategory
+    channel: Channel
+    local_hour: int = Field(ge=0, le=23, description="Hour of day at the customer's home.")
+    distance_from_home_km: float | None = Field(default=None, ge=0, le=25_000)
+    txn_count_1h: int = Field(ge=0)
+    txn_count_24h: int = Field(ge=0)
+    small_online_count_1h: int = Field(ge=0)
+    distinct_merchants_24h: int = Field(ge=0)
+    avg_amount_24h: float | None = Field(default=None, ge=0)
+    avg_amount_30d: float | None = Field(default=None, ge=0)
+    amount_to_avg_30d: float | None = Field(default=None, ge=0)
+    seconds_since_prev: float | None = Field(default=None, ge=0)
+    km_from_prev_located: float | None = Field(default=None, ge=0, le=25_000)
+    is_new_merchant: bool
+
+
+class Prediction(BaseModel):
+    model: str = Field(description="Registered model name.")
+    version: int = Field(description="The champion version that scored the rows.")
+    scores: list[float] = Field(description="Fraud probability per row, in request order.")
+
+
+class ChampionCache:
+    """The champion model of one registered name, reloaded when the alias moves."""
+
+    def __init__(self, settings: Settings, model: str, *, refresh_s: float = 5.0) -> None:
+        from mdslab.ml.tracking import registered_name
+
+        self.settings = settings
+        self.name = registered_name(settings, model)
+        self.model = model
+        self.refresh_s = refresh_s
+        self._lock = threading.Lock()
+        self._loaded: tuple[int, Any] | None = None
+        self._checked = 0.0
+        self._client: Any = None
+
+    def get(self) -> tuple[int, Any]:
+        import mlflow
+
+        from mdslab.ml.score import champion_or_fail
+        from mdslab.ml.tracking import configure
+
+        with self._lock:
+            now = time.monotonic()
+            if self._loaded is None or now - self._checked >= self.refresh_s:
+                if self._client is None:
+                    self._client = configure(self.settings)
+                version = champion_or_fail(self._client, self.name, self.model)
+                self._checked = now
+                if self._loaded is None or self._loaded[0] != version:
+                    self._loaded = (version, mlflow.sklearn.load_model(f"models:/{self.name}/{version}"))
+            return self._loaded
+
+
+def models_router() -> APIRouter:
+    router = APIRouter(prefix="/v1/models", tags=["models"])
+
+    @router.post(
+        "/fraud/predict",
+        response_model=Prediction,
+        summary=f"Fraud probability of up to {MAX_ROWS} transactions from their features",
+        responses={
+            422: {"description": "Invalid features: each bad field with the reason."},
+            503: {"description": "No champion model yet, or the registry is unreachable."},
+        },
+    )
+    def predict_fraud(
+        request: Request,
+        rows: Annotated[list[FraudFeatures], Body(min_length=1, max_length=MAX_ROWS)],
+    ) -> Prediction:
+        import pandas as pd
+
+        from mdslab.errors import MdslabError
+
+        cache: ChampionCache = request.app.state.fraud_champion
+        try:
+            version, model = cache.get()
+        except MdslabError as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "30"}) from None
+        frame = pd.DataFrame([row.model_dump(mode="json") for row in rows])
+        scores = model.predict_proba(frame)[:, 1]
+        return Prediction(model=cache.name, version=version, scores=[float(s) for s in scores])
+
+    return router

@@ -1,0 +1,136 @@
+"""Commands of the ML deep dive: train, score, the MLflow UI, and `run ml`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from mdslab.cli.context import console, one_line_errors, settings
+
+run_app = typer.Typer(help="Run a deep dive end to end.", no_args_is_help=True)
+mlflow_app = typer.Typer(help="MLflow on the platform (PostgreSQL metadata, S3 artifacts).", no_args_is_help=True)
+
+
+class ModelName(StrEnum):
+    FRAUD = "fraud"
+
+
+def _print_training(result: dict[str, object]) -> None:
+    metrics = result["metrics"]
+    baseline = result["baseline_metrics"]
+    assert isinstance(metrics, dict) and isinstance(baseline, dict)
+    console.print(
+        f"{result['registered_model']} version {result['version']} (run {result['run_id']}): "
+        f"ROC AUC {metrics['roc_auc']:.4f}, PR AUC {metrics['pr_auc']:.4f}, ECE {metrics['ece']:.4f}; "
+        f"baseline ROC AUC {baseline['roc_auc']:.4f}, PR AUC {baseline['pr_auc']:.4f}",
+        highlight=False,
+    )
+    console.print(str(result["promotion"]), highlight=False)
+
+
+@one_line_errors
+def train(
+    model: Annotated[ModelName, typer.Argument(help="Which model to train.")] = ModelName.FRAUD,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Train a model from its gold feature table (read through Spark on Ray), track it in MLflow,
+    register it, and make it champion only if it beats the champion on the same validation rows."""
+    from mdslab.ml.features import FRAUD, load_frame
+    from mdslab.ml.tracking import configure
+    from mdslab.ml.train import train as fit
+    from mdslab.workloads.pipeline.framework import SparkProvider
+    from mdslab.workloads.pipeline.runner import lakehouse
+
+    current = settings()
+    provider = SparkProvider(current)
+    try:
+        with console.status("reading features through Spark on Ray") as status:
+            data = load_frame(lakehouse(current), provider, FRAUD)
+            status.update(f"training on {len(data.frame):,} labelled rows")
+            result = fit(current, configure(current), data).as_dict()
+    finally:
+        provider.close()
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        _print_training(result)
+
+
+@one_line_errors
+def score(model: Annotated[ModelName, typer.Argument(help="Which model's scores to build.")] = ModelName.FRAUD) -> None:
+    """Score the feature table with the champion into gold (skipped when features and champion are unchanged)."""
+    from mdslab.ml.score import score as build
+    from mdslab.ml.tracking import configure
+    from mdslab.workloads.pipeline.runner import lakehouse
+
+    current = settings()
+    with console.status("scoring"):
+        result = build(current, lakehouse(current), configure(current))
+    what = "up to date, nothing to do" if result.skipped else f"{result.rows:,} rows -> version {result.version}"
+    console.print(
+        f"{result.table}: {what} ({result.model} version {result.model_version}, input version {result.input_version})",
+        highlight=False,
+    )
+
+
+@mlflow_app.command("ui")
+@one_line_errors
+def mlflow_ui(
+    port: Annotated[int | None, typer.Option(help="Port (default MDSLAB_ML__UI_PORT, 5000).")] = None,
+) -> None:
+    """Start the MLflow UI against the platform's tracking database and artifact store (Ctrl-C stops)."""
+    from mdslab.ml.tracking import artifact_environment, artifact_root, configure, tracking_uri
+
+    current = settings()
+    configure(current)
+    bind = port or current.ml.ui_port
+    console.print(f"MLflow UI on http://127.0.0.1:{bind} (runs in PostgreSQL, artifacts in {artifact_root(current)})")
+    command = [
+        sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri(current),
+        "--default-artifact-root", artifact_root(current), "--host", "127.0.0.1", "--port", str(bind),
+    ]  # fmt: skip
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the UI; that is the way out
+        subprocess.run(command, env=os.environ | artifact_environment(current), check=False)
+
+
+@run_app.command("ml")
+@one_line_errors
+def run_ml(
+    rows: Annotated[
+        int, typer.Option("--rows", "-n", min=20_000, help="Transactions to simulate if gold is empty.")
+    ] = 100_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """The ML deep dive: gold features -> LightGBM + baseline in MLflow -> champion -> batch and online scores.
+    Walkthrough: docs/deep-dives/ml.md."""
+    from mdslab.cli.services import ensure_services
+    from mdslab.ml.deep_dive import run_ml as run
+
+    current = settings()
+    with console.status("starting services") as status:
+        ensure_services(current, on_step=status.update, quiet=True)
+        current = settings()
+        report = run(current, rows=rows, on_progress=status.update)
+    summary = report.as_dict()
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+        return
+    _print_training(summary["train"])
+    scored = summary["score"]
+    console.print(
+        f"{scored['table']}: {scored['rows']:,} rows scored by version {scored['model_version']}"
+        + (" (already up to date)" if scored["skipped"] else ""),
+        highlight=False,
+    )
+    console.print(
+        f"online: the champion scores the latest transaction at {report.example_score:.4f} "
+        "(POST /v1/models/fraud/predict on `mdslab serve` does the same). Look at the runs: `mdslab mlflow ui`.",
+        highlight=False,
+    )
