@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from mdslab import eventbus
@@ -108,8 +108,8 @@ class StreamConsumer:
         self._consumer: Consumer | None = None
         self._assigned: set[tuple[str, int]] = set()
         self._positions: dict[tuple[str, int], int] = {}  # next offset to read, from the table
-        self._targets: dict[tuple[str, int], int] = {}  # every partition's end at start (until-caught-up)
-        self._last_table_check = 0.0
+        self._partitions: set[tuple[str, int]] = set()  # every partition of the topics (until-caught-up)
+        self._ends: dict[tuple[str, int], int] = {}  # where an assigned partition ended when we reached it
         self._pending: list[Received] = []
         self._last_lag_update = 0.0
 
@@ -128,13 +128,13 @@ class StreamConsumer:
             resume = self._resume_offsets(topic, numbers)
             for tp in partitions:
                 if tp.topic == topic:
-                    tp.offset = resume.get(tp.partition, OFFSET_BEGINNING)
+                    # Offset 0, not OFFSET_BEGINNING: Tansu's ListOffsets answers are not reliable (its
+                    # "latest" is 1 on any topic); a deleted range makes the broker answer out-of-range
+                    # and auto.offset.reset moves to the earliest offset it still has.
+                    tp.offset = resume.get(tp.partition, 0)
                     key = (tp.topic, tp.partition)
                     self._assigned.add(key)
-                    self._positions[key] = resume.get(tp.partition, 0)
-                    low, _ = consumer.get_watermark_offsets(tp, timeout=10)
-                    if tp.partition not in resume and low > 0:
-                        self._positions[key] = low
+                    self._positions[key] = tp.offset
         consumer.assign(partitions)
         log.info("assigned %s", ", ".join(f"{t}[{p}]@{self._positions[(t, p)]}" for t, p in sorted(self._assigned)))
 
@@ -145,6 +145,7 @@ class StreamConsumer:
         self._assigned -= gone
         for key in gone:
             self._positions.pop(key, None)
+            self._ends.pop(key, None)
         consumer.unassign()
 
     # --- the loop -------------------------------------------------------------------------------
@@ -156,7 +157,7 @@ class StreamConsumer:
                 "group.id": self.settings.stream.group_id,
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
-                "enable.partition.eof": False,
+                "enable.partition.eof": True,  # how until-caught-up learns where each partition ends
                 "fetch.wait.max.ms": 100,
                 "session.timeout.ms": 10_000,  # a killed consumer's partitions move on after 10 s
                 # also bounds a rebalance's wait for members that do not rejoin; a batch commit takes ~1 s
@@ -165,10 +166,7 @@ class StreamConsumer:
         )
         return Consumer(config)
 
-    def _set_targets(self, consumer: Consumer) -> None:
-        """Where every partition of the topics ends now: what ``until_caught_up`` waits for. All of
-        them, not only ours: after a restart the group may still count a dead member, which holds
-        some partitions until its session times out."""
+    def _list_partitions(self, consumer: Consumer) -> None:
         metadata = consumer.list_topics(timeout=10)
         for topic in self.topics.events:
             found = metadata.topics.get(topic)
@@ -176,30 +174,19 @@ class StreamConsumer:
                 raise StreamError(
                     f"topic {topic} does not exist on {self.settings.kafka.bootstrap_servers}: run `mdslab up`"
                 )
-            for partition in found.partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-                self._targets[(topic, partition)] = high if high > low else 0
+            self._partitions |= {(topic, partition) for partition in found.partitions}
 
     def caught_up(self) -> bool:
-        """Whether bronze holds every partition up to its target. Read from the tables (at most twice
-        a second), since partitions another member holds are written by it."""
-        now = time.monotonic()
-        if now - self._last_table_check < 0.5:
-            return False
-        self._last_table_check = now
-        by_topic: dict[str, list[int]] = {}
-        for topic, partition in self._targets:
-            by_topic.setdefault(topic, []).append(partition)
-        written: dict[tuple[str, int], int] = {}
-        for topic, partitions in by_topic.items():
-            found = self._resume_offsets(topic, partitions)
-            written.update({(topic, p): found.get(p, 0) for p in partitions})
-            if any(written[(topic, p)] < self._targets[(topic, p)] for p in partitions):
-                return False
-        log.info(
-            "caught up: %s", ", ".join(f"{t}[{p}] {written[(t, p)]}/{n}" for (t, p), n in sorted(self._targets.items()))
+        """Every partition of the topics was assigned to this consumer, read to its end (the broker's
+        end-of-partition event, whose offset comes from fetch responses) and written to bronze.
+
+        The end is learned by reading, not asked for: Tansu's ListOffsets does not give it. After a
+        restart the group may still count the dead member; its partitions come here once its session
+        times out, so a run waits for them rather than stopping early.
+        """
+        return bool(self._partitions) and all(
+            key in self._ends and self._positions.get(key, 0) >= self._ends[key] for key in self._partitions
         )
-        return True
 
     def run(
         self,
@@ -220,14 +207,10 @@ class StreamConsumer:
         consumer = self._consumer = self._connect()
         batch_started: float | None = None
         try:
-            finished = False
             if until_caught_up:
-                self._set_targets(consumer)
-                self._last_table_check = 0.0
-                finished = self.caught_up()  # then do not join the group only to leave it
-            if not finished:
-                consumer.subscribe(self.topics.events, on_assign=self._on_assign, on_revoke=self._on_revoke)
-            while not finished and not stop.is_set():
+                self._list_partitions(consumer)
+            consumer.subscribe(self.topics.events, on_assign=self._on_assign, on_revoke=self._on_revoke)
+            while not stop.is_set():
                 if until_caught_up and not self._pending and self.caught_up():
                     break
                 if until_caught_up and not self._assigned and time.perf_counter() - started > assignment_timeout_s:
@@ -247,7 +230,11 @@ class StreamConsumer:
                 for message in messages:
                     error = message.error()
                     if error is not None:
-                        if error.code() != KafkaError._PARTITION_EOF:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            key = (message.topic(), message.partition())
+                            if key in self._assigned:
+                                self._ends[key] = message.offset() or 0
+                        else:
                             log.warning("Kafka: %s", error.str())
                         continue
                     if (message.topic(), message.partition()) not in self._assigned:
@@ -257,7 +244,7 @@ class StreamConsumer:
                     batch_started = time.perf_counter()
                 full = len(self._pending) >= stream.batch_max_messages
                 due = batch_started is not None and time.perf_counter() - batch_started >= stream.batch_max_seconds
-                if self._pending and (full or due or (until_caught_up and self._reached_targets())):
+                if self._pending and (full or due or (until_caught_up and self._reached_ends())):
                     self._write_batch(report)
                     batch_started = None
                     if on_batch is not None:
@@ -275,13 +262,9 @@ class StreamConsumer:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _reached_targets(self) -> bool:
-        """Whether the messages in hand take every partition to its target (then write without waiting)."""
-        ends = dict(self._positions)
-        for message in self._pending:
-            key = (message.topic, message.partition)
-            ends[key] = max(ends.get(key, 0), message.offset + 1)
-        return all(ends.get(key, 0) >= self._targets.get(key, 0) for key in self._assigned)
+    def _reached_ends(self) -> bool:
+        """Whether every assigned partition has reached its end (then write the batch without waiting)."""
+        return bool(self._assigned) and all(key in self._ends for key in self._assigned)
 
     # --- writing one micro-batch exactly once ---------------------------------------------------
 
@@ -386,7 +369,8 @@ class StreamConsumer:
         self._last_lag_update = now
         for topic, partition in sorted(self._assigned):
             try:
-                _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=1)
+                # cached: the high watermark of the last fetch response (a ListOffsets request is not reliable on Tansu)
+                _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
             except KafkaException:
                 continue
             position = self._positions.get((topic, partition), 0)
