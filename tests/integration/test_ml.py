@@ -188,3 +188,16 @@ def test_predict_without_a_champion_is_503(services: Settings) -> None:
         )
     assert response.status_code == 503
     assert "mdslab train fraud" in response.json()["detail"]
+
+
+def test_the_deep_dive_runs_end_to_end_on_the_lake(trained: Trained, spark_provider: Any) -> None:
+    from mdslab.ml.deep_dive import run_ml
+
+    messages: list[str] = []
+    report = run_ml(trained.settings, spark=spark_provider, on_progress=messages.append)
+    summary = report.as_dict()
+    assert summary["train"]["input"] == {"table": "gold.fraud_features", "version": trained.data.table_version}
+    assert summary["train"]["metrics"]["roc_auc"] >= 0.85
+    assert summary["score"]["rows"] == trained.lake.row_count("gold.fraud_features")
+    assert 0.0 <= report.example_score <= 1.0
+    assert any("training LightGBM" in message for message in messages)
