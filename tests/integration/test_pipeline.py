@@ -170,9 +170,11 @@ def test_tables_and_optimize_commands_after_the_demo(services: Settings, spark_p
     listed = runner.invoke(app, ["tables", "--json"])
     assert listed.exit_code == 0, listed.output
     tables = {t["name"]: t for t in json.loads(listed.output)}
-    assert len(tables) == 14
-    # every table is built; dead letters only exist once a bad message reached Kafka (the API refuses them)
-    assert all(t["version"] is not None for name, t in tables.items() if name != "bronze.dead_letters")
+    assert set(tables) == {spec.name for spec in lakehouse(services).registry}
+    # the demo builds every table but two: dead letters only exist once a bad message reached Kafka (the
+    # API refuses them), fraud scores once a model was trained (`mdslab train fraud`)
+    unbuilt = {name for name, t in tables.items() if t["version"] is None}
+    assert unbuilt <= {"bronze.dead_letters", "gold.fraud_scores"}
     optimized = runner.invoke(app, ["optimize", "--table", "silver.transactions"], env={"COLUMNS": "200"})
     assert optimized.exit_code == 0, optimized.output
     assert "silver.transactions" in optimized.output
