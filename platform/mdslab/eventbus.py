@@ -133,19 +133,23 @@ class EventPublisher:
         while not self._closed.is_set():
             self._producer.poll(0.05)
 
-    def _produce_all(self, topic: str, messages: Sequence[OutgoingMessage], headers: Headers, acks: _Acks) -> None:
-        deadline = time.monotonic() + self.delivery_timeout_s
-        for key, value in messages:
-            while True:
-                try:
-                    self._producer.produce(topic, value, key, headers=headers, on_delivery=acks)
-                    break
-                except BufferError:  # the local queue is full: wait for the broker to drain it
-                    if time.monotonic() > deadline:
-                        raise BrokerUnavailableError(
-                            f"Kafka at {self._bootstrap} is not taking messages (local queue full); retry later"
-                        ) from None
-                    time.sleep(0.01)
+    def _produce_from(
+        self, start: int, topic: str, messages: Sequence[OutgoingMessage], headers: Headers, acks: _Acks
+    ) -> int:
+        """Queue messages from index ``start`` until done or librdkafka's local queue is full; returns the
+        index of the first message not queued (the caller waits for the broker to drain, then resumes)."""
+        for index in range(start, len(messages)):
+            key, value = messages[index]
+            try:
+                self._producer.produce(topic, value, key, headers=headers, on_delivery=acks)
+            except BufferError:
+                return index
+        return len(messages)
+
+    def _queue_full(self) -> BrokerUnavailableError:
+        return BrokerUnavailableError(
+            f"Kafka at {self._bootstrap} is not taking messages (local queue full); retry later"
+        )
 
     def _raise_for(self, acks: _Acks, topic: str) -> None:
         if acks.error is not None:
@@ -168,7 +172,11 @@ class EventPublisher:
             loop.call_soon_threadsafe(settle)
 
         acks = _Acks(len(messages), done)
-        self._produce_all(topic, messages, headers, acks)
+        deadline, queued = time.monotonic() + self.delivery_timeout_s, 0
+        while (queued := self._produce_from(queued, topic, messages, headers, acks)) < len(messages):
+            if time.monotonic() > deadline:
+                raise self._queue_full()
+            await asyncio.sleep(0.01)  # the local queue is full: let the broker drain it, other requests go on
         try:
             await asyncio.wait_for(asyncio.shield(finished), timeout=self.delivery_timeout_s + 5)
         except TimeoutError:
@@ -183,7 +191,11 @@ class EventPublisher:
             return
         finished = threading.Event()
         acks = _Acks(len(messages), finished.set)
-        self._produce_all(topic, messages, headers, acks)
+        deadline, queued = time.monotonic() + self.delivery_timeout_s, 0
+        while (queued := self._produce_from(queued, topic, messages, headers, acks)) < len(messages):
+            if time.monotonic() > deadline:
+                raise self._queue_full()
+            time.sleep(0.01)
         if not finished.wait(self.delivery_timeout_s + 5):
             raise BrokerUnavailableError(f"Kafka at {self._bootstrap} did not acknowledge topic {topic} in time")
         self._raise_for(acks, topic)

@@ -44,17 +44,18 @@ class IngestMetrics:
         )
 
 
-def get_settings(request: Request) -> ApiSettings:
+# Dependencies are coroutines: plain functions would each go through the thread pool on every request.
+async def get_settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.api_settings
     return settings
 
 
-def get_publisher(request: Request) -> EventPublisher:
+async def get_publisher(request: Request) -> EventPublisher:
     publisher: EventPublisher = request.app.state.publisher
     return publisher
 
 
-def get_metrics(request: Request) -> IngestMetrics:
+async def get_metrics(request: Request) -> IngestMetrics:
     metrics: IngestMetrics = request.app.state.ingest_metrics
     return metrics
 
@@ -64,7 +65,7 @@ PublisherDep = Annotated[EventPublisher, Depends(get_publisher)]
 MetricsDep = Annotated[IngestMetrics, Depends(get_metrics)]
 
 
-def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(_api_key_header)]) -> None:
+async def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(_api_key_header)]) -> None:
     expected = settings.api_key.get_secret_value()
     if not key:
         raise HTTPException(
