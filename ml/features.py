@@ -88,6 +88,7 @@ def load_frame(lake: Lakehouse, spark: SparkProvider, spec: ModelSpec, *, versio
         table = pa.Table.from_batches(list(reader), schema=reader.schema)
     finally:
         release_spark_input(df)
-    frame = table.to_pandas().sort_values(spec.time_column, kind="stable").reset_index(drop=True)
+    # by time, then key: the row order (and so LightGBM's row sampling) must not depend on Spark's partitions
+    frame = table.to_pandas().sort_values([spec.time_column, spec.key], kind="stable").reset_index(drop=True)
     frame[spec.label] = frame[spec.label].astype(bool)
     return TrainingFrame(spec, frame, pinned)
