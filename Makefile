@@ -42,8 +42,10 @@ format: setup  ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: setup  ## Pipeline benchmark: Spark on Ray vs DuckDB at 1M and 5M transactions
-	$(VENV)/bin/python bench/pipeline.py $(ARGS)
+bench: setup  ## Benchmarks: pipeline (Spark vs DuckDB), ingestion (API -> bronze), training (vs pandas)
+	$(VENV)/bin/python bench/pipeline.py
+	$(VENV)/bin/python bench/ingest.py --rate 250 500
+	$(VENV)/bin/python bench/train.py
 
 up down status: setup  ## Manage the embedded services
 	$(VENV)/bin/mdslab $@
