@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import metadata
 
 import psutil
 
@@ -144,6 +145,13 @@ class TreeSampler:
             self.phases.append(phase)
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all processes on the machine have used so far (every core; not idle, I/O wait or steal;
+    Linux counts guest time inside user)."""
+    times = psutil.cpu_times()
+    return float(times.user + times.nice + times.system + times.irq + times.softirq)
+
+
 def load_average() -> tuple[float, float, float]:
     return os.getloadavg()
 
@@ -157,3 +165,14 @@ def machine() -> dict[str, object]:
         "memory_gib": round(memory.total / GIB, 1),
         "load_average_at_start": [round(x, 2) for x in load_average()],
     }
+
+
+def package_versions(*packages: str) -> dict[str, str]:
+    """The installed version of each package ("not installed" if missing), for the report."""
+    found = {}
+    for package in packages:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found

@@ -21,14 +21,13 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from _compare import Near, TableComparison, compare_tables
 from _duck_steps import DuckTimes, duckdb_steps, pinned, read_snapshot
-from _measure import Phase, TreeSampler, load_average, machine
+from _measure import Phase, TreeSampler, load_average, machine, package_versions
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -46,6 +45,7 @@ from mdslab.workloads.pipeline.steps import PLANS, STEPS
 from mdslab.workloads.simulator import SimulationConfig, simulate
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+PACKAGES = ("pyspark", "raydp", "ray", "duckdb", "deltalake", "pyarrow")
 SQL_STEPS = [step for step in STEPS if step.name in PLANS]
 BRONZE_EVENT_TABLES = ("bronze.transactions", "bronze.claims", "bronze.fraud_labels")
 QUARANTINE_KEYS = ("payload", "source")  # quarantined rows have no key; a payload identifies them
@@ -426,16 +426,6 @@ def _print_check(size: dict[str, Any]) -> None:
 # --- main ------------------------------------------------------------------------------------------
 
 
-def _versions() -> dict[str, str]:
-    found = {}
-    for package in ("pyspark", "raydp", "ray", "duckdb", "deltalake", "pyarrow"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = "not installed"
-    return found
-
-
 def _median_run(runs: list[EngineRun]) -> EngineRun:
     ordered = sorted(runs, key=lambda run: run.seconds)
     return ordered[(len(ordered) - 1) // 2]
@@ -491,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started_at.isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine(),
-        "versions": _versions(),
+        "versions": package_versions(*PACKAGES),
         "spark_settings": settings.compute.model_dump(mode="json"),
         "duckdb_threads": args.duckdb_threads,
         "method": {
