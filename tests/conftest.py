@@ -67,19 +67,34 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
                 os.environ[key] = value
 
 
+def fresh_lake(services: Settings, prefix: str = "t") -> Settings:
+    """``services`` with new lake buckets and a new database, named ``<prefix><random tag>``."""
+    tag = f"{prefix}{uuid.uuid4().hex[:10]}"
+    lake = LakeSettings(raw_bucket=f"{tag}-raw", curated_bucket=f"{tag}-curated")
+    objectstore.ensure_buckets(objectstore.s3_client(services.s3), [lake.raw_bucket, lake.curated_bucket])
+    pg = services.postgres.model_copy(update={"database": tag})
+    database.ensure_database(pg, pg.database)
+    return services.model_copy(update={"lake": lake, "postgres": pg})
+
+
 @pytest.fixture
 def isolated(services: Settings) -> Callable[[], Settings]:
     """Settings with fresh lake buckets and a fresh database, so tests never see each other's tables."""
+    return lambda: fresh_lake(services)
 
-    def make() -> Settings:
-        tag = uuid.uuid4().hex[:10]
-        lake = LakeSettings(raw_bucket=f"t{tag}-raw", curated_bucket=f"t{tag}-curated")
-        objectstore.ensure_buckets(objectstore.s3_client(services.s3), [lake.raw_bucket, lake.curated_bucket])
-        pg = services.postgres.model_copy(update={"database": f"t{tag}"})
-        database.ensure_database(pg, pg.database)
-        return services.model_copy(update={"lake": lake, "postgres": pg})
 
-    return make
+def valid_transaction(**changes: Any) -> dict[str, Any]:
+    """A transaction event that meets its contract, with a fresh event id; ``changes`` override fields."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "customer_id": "C0000001",
+        "merchant_id": "M000001",
+        "amount": 12.5,
+        "currency": "USD",
+        "event_time": "2026-11-20T10:00:00Z",
+        "channel": "online",
+        "card_last4": "1234",
+    } | changes
 
 
 @pytest.fixture

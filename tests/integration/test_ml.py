@@ -3,23 +3,22 @@ baseline tracked in MLflow (PostgreSQL + S3), registration and the champion rule
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from mlflow import MlflowClient
 
-from mdslab import database, objectstore
 from mdslab.lakehouse import Lakehouse
 from mdslab.ml.features import FRAUD, TrainingFrame, load_frame
 from mdslab.ml.registry import CHAMPION, champion_version, promote_if_better
 from mdslab.ml.tracking import configure
 from mdslab.ml.train import TrainResult, train
-from mdslab.settings import LakeSettings, Settings
+from mdslab.settings import Settings
 from mdslab.workloads.batch_drop import drop_batch
 from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
 from mdslab.workloads.simulator import SimulationConfig, simulate
+from tests.conftest import fresh_lake
 
 pytestmark = pytest.mark.integration
 ROWS = 40_000
@@ -36,19 +35,10 @@ class Trained:
 
 @pytest.fixture(scope="module")
 def trained(services: Settings, spark_provider: Any) -> Trained:
-    tag = uuid.uuid4().hex[:10]
-    lake_settings = LakeSettings(raw_bucket=f"m{tag}-raw", curated_bucket=f"m{tag}-curated")
-    objectstore.ensure_buckets(
-        objectstore.s3_client(services.s3), [lake_settings.raw_bucket, lake_settings.curated_bucket]
-    )
-    pg = services.postgres.model_copy(update={"database": f"m{tag}"})
-    database.ensure_database(pg, pg.database)
-    settings = services.model_copy(
-        update={
-            "lake": lake_settings,
-            "postgres": pg,
-            "ml": services.ml.model_copy(update={"registry_prefix": f"t{tag}-", "artifact_bucket": f"m{tag}-mlflow"}),
-        }
+    base = fresh_lake(services, "m")
+    tag = base.postgres.database
+    settings = base.model_copy(
+        update={"ml": services.ml.model_copy(update={"registry_prefix": f"{tag}-", "artifact_bucket": f"{tag}-mlflow"})}
     )
     lake = lakehouse(settings)
     drop_batch(settings, lake, simulate(SimulationConfig(transactions=ROWS, seed=19)))

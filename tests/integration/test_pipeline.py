@@ -20,6 +20,7 @@ from mdslab.workloads.pipeline.engines import run_duckdb
 from mdslab.workloads.pipeline.runner import PipelineReport, lakehouse, run_pipeline
 from mdslab.workloads.pipeline.steps import PLANS
 from mdslab.workloads.simulator import SimulatedData, SimulationConfig, simulate
+from tests.conftest import fresh_lake
 
 pytestmark = pytest.mark.integration
 
@@ -36,19 +37,7 @@ class Built:
 
 @pytest.fixture(scope="module")
 def built(services: Settings, spark_provider: Any) -> Built:
-    import uuid
-
-    from mdslab import database, objectstore
-    from mdslab.settings import LakeSettings
-
-    tag = uuid.uuid4().hex[:10]
-    lake_settings = LakeSettings(raw_bucket=f"p{tag}-raw", curated_bucket=f"p{tag}-curated")
-    objectstore.ensure_buckets(
-        objectstore.s3_client(services.s3), [lake_settings.raw_bucket, lake_settings.curated_bucket]
-    )
-    pg = services.postgres.model_copy(update={"database": f"p{tag}"})
-    database.ensure_database(pg, pg.database)
-    settings = services.model_copy(update={"lake": lake_settings, "postgres": pg})
+    settings = fresh_lake(services, "p")
     lake = lakehouse(settings)
     data = simulate(SimulationConfig(transactions=ROWS, seed=3))
     drop_batch(settings, lake, data)

@@ -30,23 +30,10 @@ from mdslab.workloads.ingestion.events import CLAIMS, TRANSACTIONS, Topics
 from mdslab.workloads.ingestion.sender import ApiTarget, KafkaTarget, send_events
 from mdslab.workloads.pipeline.runner import lakehouse
 from mdslab.workloads.simulator import SimulationConfig, simulate
-from tests.conftest import settings_env
+from tests.conftest import settings_env, valid_transaction
 
 pytestmark = pytest.mark.integration
 ADDRESS = ["kafka_topic", "kafka_partition", "kafka_offset"]
-
-
-def transaction(**changes: Any) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "customer_id": "C0000001",
-        "merchant_id": "M000001",
-        "amount": 12.5,
-        "currency": "USD",
-        "event_time": "2026-11-20T10:00:00Z",
-        "channel": "online",
-        "card_last4": "1234",
-    } | changes
 
 
 def consume(settings: Settings, lake: Lakehouse | None = None) -> Any:
@@ -102,7 +89,7 @@ def test_every_accepted_event_lands_in_bronze_exactly_once(streaming: Settings) 
 
 
 def test_api_publishes_keyed_messages_with_the_contract_version(streaming: Settings) -> None:
-    event = transaction(customer_id="C0000042")
+    event = valid_transaction(customer_id="C0000042")
     with background_server(create_app(streaming)) as url:
         target = ApiTarget(url, streaming.api.api_key.get_secret_value())
         outcome = target.send(TRANSACTIONS, [orjson.dumps(event)])
@@ -116,8 +103,8 @@ def test_api_publishes_keyed_messages_with_the_contract_version(streaming: Setti
 
 def test_poison_messages_go_to_dead_letters_and_the_valid_ones_around_them_to_bronze(streaming: Settings) -> None:
     topics = Topics(streaming.kafka.topic_prefix)
-    first, last = transaction(), transaction()
-    poison = [b"{not json", orjson.dumps(transaction(amount=-1)), b"[1, 2]"]
+    first, last = valid_transaction(), valid_transaction()
+    poison = [b"{not json", orjson.dumps(valid_transaction(amount=-1)), b"[1, 2]"]
     messages = [(b"C0000001", value) for value in [orjson.dumps(first), *poison, orjson.dumps(last)]]
     publisher = EventPublisher(streaming.kafka)
     publisher.publish_blocking(topics.of(TRANSACTIONS), messages, TRANSACTIONS.headers)
@@ -138,7 +125,10 @@ def test_poison_messages_go_to_dead_letters_and_the_valid_ones_around_them_to_br
 
 def test_a_crash_between_the_dead_letter_and_bronze_commits_repeats_neither(streaming: Settings) -> None:
     topics = Topics(streaming.kafka.topic_prefix)
-    values = [orjson.dumps(transaction()) for _ in range(3)] + [b"oops", orjson.dumps(transaction(currency="XXX"))]
+    values = [orjson.dumps(valid_transaction()) for _ in range(3)] + [
+        b"oops",
+        orjson.dumps(valid_transaction(currency="XXX")),
+    ]
     publisher = EventPublisher(streaming.kafka)
     publisher.publish_blocking(topics.of(TRANSACTIONS), [(b"C0000001", v) for v in values], TRANSACTIONS.headers)
     publisher.close()
@@ -249,7 +239,7 @@ def test_sigterm_writes_the_batch_in_hand_and_the_lag_is_exported(streaming: Set
     from mdslab.services.ports import port_in_use
 
     topics = Topics(streaming.kafka.topic_prefix)
-    values = [orjson.dumps(transaction()) for _ in range(500)]
+    values = [orjson.dumps(valid_transaction()) for _ in range(500)]
     publisher = EventPublisher(streaming.kafka)
     publisher.publish_blocking(topics.of(TRANSACTIONS), [(b"C0000007", v) for v in values], TRANSACTIONS.headers)
     publisher.close()

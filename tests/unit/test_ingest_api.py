@@ -14,18 +14,10 @@ from pydantic import SecretStr
 from mdslab.api.app import create_app
 from mdslab.services.ports import port_in_use
 from mdslab.settings import Settings
+from tests.conftest import valid_transaction
 
 KEY = "test-key"
-TRANSACTION = {
-    "event_id": "7d0c6a3e-4a5b-4c2d-9e1f-0a1b2c3d4e5f",
-    "customer_id": "C0000001",
-    "merchant_id": "M000001",
-    "amount": 12.5,
-    "currency": "USD",
-    "event_time": "2026-11-20T10:00:00Z",
-    "channel": "online",
-    "card_last4": "1234",
-}
+TRANSACTION = valid_transaction(event_id="7d0c6a3e-4a5b-4c2d-9e1f-0a1b2c3d4e5f")
 
 
 def _closed_port() -> int:
