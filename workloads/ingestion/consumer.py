@@ -197,7 +197,8 @@ class StreamConsumer:
         assignment_timeout_s: float = 90.0,
     ) -> StreamReport:
         """Consume until ``stop`` is set (the batch in hand is written first) or, with
-        ``until_caught_up``, until bronze holds every partition up to where it ended at start."""
+        ``until_caught_up``, until bronze holds every partition up to its end as last read (see
+        :meth:`caught_up`)."""
         stop = stop or threading.Event()
         report = StreamReport()
         started = time.perf_counter()
