@@ -36,16 +36,6 @@ def isolated(base: Settings, tag: str) -> Settings:
     )
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes a subprocess (``mdslab ...``) see exactly these settings."""
-    masks = {"********", "(not set)", ""}
-    return {name: value for name, value in settings.env_items() if value not in masks} | {
-        "MDSLAB_S3__SECRET_KEY": settings.s3.secret_key.get_secret_value(),
-        "MDSLAB_POSTGRES__PASSWORD": settings.postgres.password.get_secret_value(),
-        "MDSLAB_API__API_KEY": settings.api.api_key.get_secret_value(),
-    }
-
-
 def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

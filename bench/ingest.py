@@ -45,7 +45,7 @@ from typing import Any
 from _bronze_watch import BRONZE, BronzeWatch
 from _ingest_events import Events
 from _ingest_report import TARGETS, console, print_report, targets
-from _ingest_services import Service, cleanup, free_port, isolated, settings_env, start, wait_until_ready
+from _ingest_services import Service, cleanup, free_port, isolated, start, wait_until_ready
 from _ingest_steps import Stack, step_closed, step_rate, warm_up
 from _measure import GIB, load_average, machine, package_versions
 from _process_watch import ProcessWatch, listener_pid
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             del producer
 
             stage("starting the API and the consumer", None)
-            env = os.environ | settings_env(settings) | {"MDSLAB_STREAM__METRICS_PORT": "0"}
+            env = os.environ | settings.environment() | {"MDSLAB_STREAM__METRICS_PORT": "0"}
             host = settings.api.host
             port = free_port(host)
             api = start("api", ["serve", "--host", host, "--port", str(port)], env, logs)

@@ -117,16 +117,6 @@ def streaming(isolated: Callable[[], Settings]) -> Settings:
     return settings
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes a subprocess (``mdslab ...``) see exactly these settings."""
-    masks = {"********", "(not set)", ""}
-    return {name: value for name, value in settings.env_items() if value not in masks} | {
-        "MDSLAB_S3__SECRET_KEY": settings.s3.secret_key.get_secret_value(),
-        "MDSLAB_POSTGRES__PASSWORD": settings.postgres.password.get_secret_value(),
-        "MDSLAB_API__API_KEY": settings.api.api_key.get_secret_value(),
-    }
-
-
 @pytest.fixture(scope="session")
 def spark_provider(services: Settings) -> Iterator[Any]:
     """The run's one Spark session (RayDP on a local Ray), started on first use."""

@@ -226,15 +226,24 @@ class Settings(BaseSettings):
         """(environment variable, masked value) for every leaf setting: what to set to change it."""
         return _flatten(self.masked(), ENV_PREFIX)
 
+    def environment(self) -> dict[str, str]:
+        """``MDSLAB_*`` variables that make another process (``mdslab stream``, a worker) load exactly
+        these settings, secrets included: hand them to a subprocess, never print them. Unset values
+        are left out, so that the other process uses its defaults for them."""
+        return {name: value for name, value in _flatten(_mask(self, reveal=True), ENV_PREFIX) if value != ""}
 
-def _mask(model: BaseModel) -> dict[str, Any]:
+
+def _mask(model: BaseModel, *, reveal: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in type(model).model_fields:
         value = getattr(model, name)
         if isinstance(value, SecretStr):
-            out[name] = "********" if value.get_secret_value() else "(not set)"
+            if reveal:
+                out[name] = value.get_secret_value()
+            else:
+                out[name] = "********" if value.get_secret_value() else "(not set)"
         elif isinstance(value, BaseModel):
-            out[name] = _mask(value)
+            out[name] = _mask(value, reveal=reveal)
         elif isinstance(value, Path | StrEnum):
             out[name] = str(value)
         else:

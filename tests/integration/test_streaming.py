@@ -30,7 +30,7 @@ from mdslab.workloads.ingestion.events import CLAIMS, TRANSACTIONS, Topics
 from mdslab.workloads.ingestion.sender import ApiTarget, KafkaTarget, send_events
 from mdslab.workloads.pipeline.runner import lakehouse
 from mdslab.workloads.simulator import SimulationConfig, simulate
-from tests.conftest import settings_env, valid_transaction
+from tests.conftest import valid_transaction
 
 pytestmark = pytest.mark.integration
 ADDRESS = ["kafka_topic", "kafka_partition", "kafka_offset"]
@@ -171,7 +171,7 @@ def test_kill_9_mid_stream_then_restart_leaves_no_duplicate_and_no_gap(streaming
     assert total == data.transactions.num_rows + data.claims.num_rows
 
     lake = lakehouse(streaming)
-    env = os.environ | settings_env(streaming) | {"MDSLAB_STREAM__METRICS_PORT": "0"}
+    env = os.environ | streaming.environment() | {"MDSLAB_STREAM__METRICS_PORT": "0"}
     command = [str(Path(sys.executable).parent / "mdslab"), "stream"]
     for kill_after_commits in (2, 6):
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -246,7 +246,7 @@ def test_sigterm_writes_the_batch_in_hand_and_the_lag_is_exported(streaming: Set
     port = next(p for p in range(23400, 23500) if not port_in_use("127.0.0.1", p))
     env = (
         os.environ
-        | settings_env(streaming)
+        | streaming.environment()
         | {
             "MDSLAB_STREAM__METRICS_PORT": str(port),
             "MDSLAB_STREAM__BATCH_MAX_SECONDS": "30",  # nothing is written before the signal

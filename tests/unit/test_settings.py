@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mdslab.cli.main import app
-from mdslab.settings import Profile, load_settings
+from mdslab.settings import Profile, Settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -95,3 +95,21 @@ def test_config_command_prints_variables_with_secrets_masked(monkeypatch: pytest
     assert '"secret_key": "********"' in result.output
     table = CliRunner().invoke(app, ["config"], env={"COLUMNS": "200"})
     assert "MDSLAB_S3__ENDPOINT_URL" in table.output
+
+
+def test_environment_hands_every_setting_to_another_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    from mdslab.settings import ApiSettings, KafkaSettings
+
+    original = Settings(
+        state_dir=tmp_path,
+        api=ApiSettings(api_key=SecretStr("k-123"), port=8123),
+        kafka=KafkaSettings(topic_prefix="lab2.", default_partitions=6),
+    )
+    environment = original.environment()
+    assert environment["MDSLAB_API__API_KEY"] == "k-123"  # secrets in clear: for subprocesses only
+    assert "MDSLAB_COMPUTE__RAY_ADDRESS" not in environment  # unset stays unset
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert Settings() == original
