@@ -26,7 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 from _compare import Near, TableComparison, compare_tables
-from _duck_steps import DuckTimes, duckdb_steps, pinned, read_snapshot
+from _duck_steps import BENCH_STEPS, DuckTimes, duckdb_steps, pinned, read_snapshot
 from _measure import Phase, TreeSampler, load_average, machine, package_versions
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -46,7 +46,7 @@ from mdslab.workloads.simulator import SimulationConfig, simulate
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PACKAGES = ("pyspark", "raydp", "ray", "duckdb", "deltalake", "pyarrow")
-SQL_STEPS = [step for step in STEPS if step.name in PLANS]
+SQL_STEPS = [step for step in STEPS if step.name in BENCH_STEPS]
 BRONZE_EVENT_TABLES = ("bronze.transactions", "bronze.claims", "bronze.fraud_labels")
 QUARANTINE_KEYS = ("payload", "source")  # quarantined rows have no key; a payload identifies them
 console = Console()
@@ -235,7 +235,7 @@ def compare(size: SizeLake, spark_run: EngineRun, duck_run: EngineRun) -> list[d
             add("gold end to end", compare_tables(table, spark_table, duck_table, keys, near=Near()))
         else:
             add("silver", compare_tables(table, spark_table, duck_table, keys))
-    for factory in PLANS.values():
+    for factory in (PLANS[name] for name in BENCH_STEPS):
         plan = factory(DUCKDB)
         outputs = list(plan.outputs)
         if not outputs[0].startswith("gold."):

@@ -60,6 +60,27 @@ FRAUD = ModelSpec(
 )
 
 
+CLAIMS = ModelSpec(
+    name="claims",
+    table="gold.claims_features",
+    key="event_id",
+    time_column="reported_at",
+    label="label_large_loss",
+    numeric=(
+        "report_lag_days",
+        "coverage_limit_usd",
+        "deductible_usd",
+        "annual_premium_usd",
+        "prior_claims_policy_365d",
+        "prior_claims_customer_365d",
+        "prior_large_losses_customer",
+    ),
+    categorical=("claim_type", "product", "region", "customer_segment"),
+    description="Large-loss triage at first notice of loss: will the claim reach 10,000 USD?",
+)
+MODEL_SPECS = {spec.name: spec for spec in (FRAUD, CLAIMS)}
+
+
 @dataclass(frozen=True)
 class TrainingFrame:
     spec: ModelSpec

@@ -42,7 +42,11 @@ def trained(services: Settings, spark_provider: Any) -> Trained:
     )
     lake = lakehouse(settings)
     drop_batch(settings, lake, simulate(SimulationConfig(transactions=ROWS, seed=19)))
-    run_pipeline(settings, spark=spark_provider, steps=["reference", "silver_transactions", "gold_fraud_features"])
+    run_pipeline(
+        settings,
+        spark=spark_provider,
+        steps=["reference", "silver_transactions", "gold_fraud_features", "silver_claims", "gold_claims_features"],
+    )
     client = configure(settings)
     data = load_frame(lake, spark_provider, FRAUD)
     return Trained(settings, lake, client, data, train(settings, client, data))
@@ -191,3 +195,16 @@ def test_the_deep_dive_runs_end_to_end_on_the_lake(trained: Trained, spark_provi
     assert summary["score"]["rows"] == trained.lake.row_count("gold.fraud_features")
     assert 0.0 <= report.example_score <= 1.0
     assert any("training LightGBM" in message for message in messages)
+
+
+def test_the_claims_triage_model_trains_registers_and_learns_something(trained: Trained, spark_provider: Any) -> None:
+    from mdslab.ml.features import CLAIMS
+
+    data = load_frame(trained.lake, spark_provider, CLAIMS)
+    assert len(data.frame) == trained.lake.row_count("gold.claims_features") > 500
+    result = train(trained.settings, trained.client, data)
+    assert result.registered_model.endswith("claims") and result.promotion.promoted
+    assert result.metrics["roc_auc"] > 0.65  # first-notice facts say a fair amount about the size of a claim
+    assert result.metrics["positives"] >= 15
+    run = trained.client.get_run(result.run_id)
+    assert run.data.params["input_table"] == "gold.claims_features"

@@ -45,7 +45,7 @@ def built(services: Settings, spark_provider: Any) -> Built:
 
 
 def test_first_run_builds_every_step_and_records_its_inputs(built: Built) -> None:
-    assert [r.status for r in built.first.results] == ["built"] * 6
+    assert [r.status for r in built.first.results] == ["built"] * 7
     silver = next(r for r in built.first.results if r.step == "silver_transactions")
     assert silver.inputs == {"bronze.transactions": 1, "bronze.customers": 1, "bronze.merchants": 1}
     assert silver.rows_in == ROWS
@@ -80,7 +80,7 @@ def test_silver_is_deduplicated_by_event_id(built: Built) -> None:
 def test_rerun_changes_nothing(built: Built, spark_provider: Any) -> None:
     versions = {spec.name: built.lake.version(spec.name) for spec in built.lake.registry}
     again = run_pipeline(built.settings, spark=spark_provider)
-    assert [r.status for r in again.results] == ["up_to_date"] * 6
+    assert [r.status for r in again.results] == ["up_to_date"] * 7
     assert {spec.name: built.lake.version(spec.name) for spec in built.lake.registry} == versions
     redrop = drop_batch(built.settings, built.lake, built.data)
     assert all(landed.skipped for landed in redrop.landed)

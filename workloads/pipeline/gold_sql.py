@@ -1,13 +1,14 @@
-"""silver -> gold as SQL: a daily spend mart, point-in-time fraud features, monthly claims."""
+"""silver -> gold as SQL: a daily spend mart, point-in-time fraud and claims features, monthly claims."""
 
 from __future__ import annotations
 
 from mdslab.workloads.pipeline.dialect import Dialect
 from mdslab.workloads.pipeline.plan import SqlPlan
-from mdslab.workloads.pipeline.silver_sql import haversine_km
+from mdslab.workloads.pipeline.silver_sql import haversine_km, usd
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
+LARGE_LOSS_USD = 10_000
 
 
 def daily_spend_plan(d: Dialect) -> SqlPlan:
@@ -98,6 +99,37 @@ def claims_monthly_plan(d: Dialect) -> SqlPlan:
                 f"{count_status('open')} + {count_status('under_review')} AS open_count, "
                 "round(avg(report_lag_days), 2) AS avg_report_lag_days "
                 "FROM silver_claims GROUP BY incident_month, region, product, claim_type)"
+            )
+        },
+    )
+
+
+def claims_features_plan(d: Dialect) -> SqlPlan:
+    """Per claim, what is known when it is reported (first notice of loss): the claim, its policy's
+    terms in USD, and the policy's and customer's strictly earlier claims; the label is whether the
+    claim turned out to be a large loss (>= 10,000 USD claimed), for triage at first notice."""
+    year = 365 * DAY_US
+    features = (
+        "SELECT c.event_id, c.claim_id, c.policy_id, c.customer_id, c.reported_at, c.product, c.claim_type, "
+        "c.region, c.customer_segment, c.report_lag_days, c.amount_claimed_usd, "
+        f"{usd('p.coverage_limit', 'p.currency')} AS coverage_limit_usd, {usd('p.deductible', 'p.currency')} "
+        f"AS deductible_usd, {usd('p.annual_premium', 'p.currency')} AS annual_premium_usd, "
+        f"count(*) OVER ({_before('c.policy_id', year)}) AS prior_claims_policy_365d, "
+        f"count(*) OVER ({_before('c.customer_id', year)}) AS prior_claims_customer_365d, "
+        f"CAST(coalesce(sum(CASE WHEN c.amount_claimed_usd >= {LARGE_LOSS_USD} THEN 1 ELSE 0 END) "
+        f"OVER ({_before('c.customer_id', None)}), 0) AS BIGINT) AS prior_large_losses_customer "
+        f"FROM (SELECT *, {d.epoch_micros('reported_at')} AS _ts FROM silver_claims) c "
+        "LEFT JOIN policies p ON c.policy_id = p.policy_id"
+    )
+    return SqlPlan(
+        inputs={"silver_claims": "silver.claims", "policies": "bronze.policies"},
+        stages=(),
+        outputs={
+            "gold.claims_features": (
+                "SELECT event_id, claim_id, policy_id, customer_id, reported_at, product, claim_type, region, "
+                "customer_segment, report_lag_days, coverage_limit_usd, deductible_usd, annual_premium_usd, "
+                "prior_claims_policy_365d, prior_claims_customer_365d, prior_large_losses_customer, "
+                f"amount_claimed_usd, amount_claimed_usd >= {LARGE_LOSS_USD} AS label_large_loss FROM ({features})"
             )
         },
     )

@@ -7,7 +7,12 @@ from collections.abc import Callable
 from mdslab.workloads.pipeline.dialect import SPARK, Dialect
 from mdslab.workloads.pipeline.engines import run_spark
 from mdslab.workloads.pipeline.framework import PipelineContext, Step, StepOutput, Versions
-from mdslab.workloads.pipeline.gold_sql import claims_monthly_plan, daily_spend_plan, fraud_features_plan
+from mdslab.workloads.pipeline.gold_sql import (
+    claims_features_plan,
+    claims_monthly_plan,
+    daily_spend_plan,
+    fraud_features_plan,
+)
 from mdslab.workloads.pipeline.plan import SqlPlan
 from mdslab.workloads.pipeline.reference_step import REFERENCE_STEP
 from mdslab.workloads.pipeline.silver_sql import silver_claims_plan, silver_transactions_plan
@@ -40,6 +45,7 @@ PLANS: dict[str, PlanFactory] = {
     "gold_daily_spend": daily_spend_plan,
     "gold_fraud_features": fraud_features_plan,
     "gold_claims_monthly": claims_monthly_plan,
+    "gold_claims_features": claims_features_plan,
 }
 
 STEPS: tuple[Step, ...] = (
@@ -64,6 +70,12 @@ STEPS: tuple[Step, ...] = (
         "Point-in-time fraud features per transaction, with labels.",
     ),
     spark_step("gold_claims_monthly", "gold", claims_monthly_plan, "Claims by month, region, product and type."),
+    spark_step(
+        "gold_claims_features",
+        "gold",
+        claims_features_plan,
+        "Point-in-time claim features at first notice of loss, with the large-loss label.",
+    ),
 )
 
 

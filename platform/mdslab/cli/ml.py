@@ -20,6 +20,11 @@ mlflow_app = typer.Typer(help="MLflow on the platform (PostgreSQL metadata, S3 a
 
 class ModelName(StrEnum):
     FRAUD = "fraud"
+    CLAIMS = "claims"
+
+
+class ScoredModel(StrEnum):
+    FRAUD = "fraud"
 
 
 def _print_training(result: dict[str, object]) -> None:
@@ -41,8 +46,12 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Train a model from its gold feature table (read through Spark on Ray), track it in MLflow,
-    register it, and make it champion only if it beats the champion on the same validation rows."""
-    from mdslab.ml.features import FRAUD, load_frame
+    register it, and make it champion only if it beats the champion on the same validation rows.
+
+    fraud: card-transaction fraud from gold.fraud_features; claims: large-loss triage (>= 10,000 USD)
+    at first notice of loss from gold.claims_features.
+    """
+    from mdslab.ml.features import MODEL_SPECS, load_frame
     from mdslab.ml.tracking import configure
     from mdslab.ml.train import train as fit
     from mdslab.workloads.pipeline.framework import SparkProvider
@@ -52,7 +61,7 @@ def train(
     provider = SparkProvider(current)
     try:
         with console.status("reading features through Spark on Ray") as status:
-            data = load_frame(lakehouse(current), provider, FRAUD)
+            data = load_frame(lakehouse(current), provider, MODEL_SPECS[model.value])
             status.update(f"training on {len(data.frame):,} labelled rows")
             result = fit(current, configure(current), data).as_dict()
     finally:
@@ -64,7 +73,9 @@ def train(
 
 
 @one_line_errors
-def score(model: Annotated[ModelName, typer.Argument(help="Which model's scores to build.")] = ModelName.FRAUD) -> None:
+def score(
+    model: Annotated[ScoredModel, typer.Argument(help="Which model's scores to build.")] = ScoredModel.FRAUD,
+) -> None:
     """Score the feature table with the champion into gold (skipped when features and champion are unchanged)."""
     from mdslab.ml.score import score as build
     from mdslab.ml.tracking import configure
