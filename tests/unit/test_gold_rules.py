@@ -11,10 +11,10 @@ import pytest
 from mdslab.workloads.pipeline.dialect import DUCKDB
 from mdslab.workloads.pipeline.engines import run_duckdb
 from mdslab.workloads.pipeline.gold_sql import claims_monthly_plan, daily_spend_plan, fraud_features_plan
-from mdslab.workloads.pipeline.silver_sql import silver_claims_plan, silver_transactions_plan
+from mdslab.workloads.pipeline.silver_sql import silver_claims_plan
 from mdslab.workloads.simulator import SimulatedData, SimulationConfig, simulate
 
-from .test_silver_rules import INGESTED, bronze
+from .test_silver_rules import INGESTED, bronze, silver_transactions
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,7 @@ def data() -> SimulatedData:
 
 @pytest.fixture(scope="module")
 def silver(data: SimulatedData) -> pa.Table:
-    inputs = {"bronze_events": bronze(data.transactions), "customers": data.customers, "merchants": data.merchants}
-    return run_duckdb(silver_transactions_plan(DUCKDB), inputs)["silver.transactions"]
+    return silver_transactions(data)["silver.transactions"]
 
 
 def labels(data: SimulatedData) -> pa.Table:

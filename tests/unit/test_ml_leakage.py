@@ -18,13 +18,10 @@ from sklearn.metrics import roc_auc_score
 
 from mdslab.ml.features import FRAUD, ModelSpec, TrainingFrame
 from mdslab.ml.train import holdout_scores
-from mdslab.workloads.pipeline.dialect import DUCKDB
-from mdslab.workloads.pipeline.engines import run_duckdb
-from mdslab.workloads.pipeline.silver_sql import silver_transactions_plan
 from mdslab.workloads.simulator import SimulatedData, SimulationConfig, simulate
 
 from .test_gold_rules import features
-from .test_silver_rules import bronze
+from .test_silver_rules import silver_transactions
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +31,7 @@ def data() -> SimulatedData:
 
 @pytest.fixture(scope="module")
 def silver(data: SimulatedData) -> pa.Table:
-    inputs = {"bronze_events": bronze(data.transactions), "customers": data.customers, "merchants": data.merchants}
-    return run_duckdb(silver_transactions_plan(DUCKDB), inputs)["silver.transactions"]
+    return silver_transactions(data)["silver.transactions"]
 
 
 def planted_after_fraud(silver: pa.Table, data: SimulatedData) -> pa.Table:
