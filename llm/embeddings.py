@@ -27,7 +27,7 @@ MAX_TOKENS = 256  # the model was trained on 256 word pieces; longer text is cut
 class MiniLmEmbeddings(Embeddings):
     """all-MiniLM-L6-v2 on onnxruntime; thread-safe, ``threads`` bounds its CPU use per call."""
 
-    def __init__(self, *, batch_size: int = 64, threads: int = 1) -> None:
+    def __init__(self, *, batch_size: int = 32, threads: int = 1) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -42,12 +42,20 @@ class MiniLmEmbeddings(Embeddings):
         self.batch_size = batch_size
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """Unit vectors, one row per text."""
-        rows = [
-            self._embed_batch(list(texts[start : start + self.batch_size]))
-            for start in range(0, len(texts), self.batch_size)
-        ]
-        return np.vstack(rows) if rows else np.zeros((0, DIMENSIONS), dtype=np.float32)
+        """Unit vectors, one row per text.
+
+        Texts are batched by length (a batch is padded to its longest text, and attention costs grow
+        with the square of the length): mixing 30-word sentences with 200-word chunks made indexing
+        about eight times slower.
+        """
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        order = np.argsort([len(text) for text in texts], kind="stable")
+        out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = self._embed_batch([texts[i] for i in rows])
+        return out
 
     def _embed_batch(self, texts: list[str]) -> npt.NDArray[np.float32]:
         with self._lock:

@@ -167,6 +167,42 @@ class MlSettings(BaseModel):
     ui_port: int = Field(default=5000, ge=1, le=65535)
 
 
+class AnswererKind(StrEnum):
+    EXTRACTIVE = "extractive"
+    OPENAI = "openai"
+
+
+class RagSettings(BaseModel):
+    """The RAG deep dive: the pgvector index, retrieval, the answer step and the LLM gateway."""
+
+    schema_name: str = Field(
+        default="rag", description="PostgreSQL schema (in the `postgres.database` database) of the vector index."
+    )
+    top_k: int = Field(default=5, ge=1, le=50, description="Chunks retrieved per question.")
+    ef_search: int = Field(
+        default=100, ge=10, le=1000, description="HNSW search breadth: higher finds more true neighbours, slower."
+    )
+    chunk_chars: int = Field(default=800, ge=200, le=8000, description="Largest chunk, in characters (~200 tokens).")
+    chunk_overlap: int = Field(default=100, ge=0, le=2000)
+    answerer: AnswererKind = Field(
+        default=AnswererKind.EXTRACTIVE,
+        description="extractive: sentences from the retrieved chunks with citations (offline); openai: any "
+        "OpenAI-compatible chat endpoint at `llm_base_url`.",
+    )
+    llm_base_url: str = Field(
+        default="", description="OpenAI-compatible endpoint (e.g. http://127.0.0.1:11434/v1 for Ollama)."
+    )
+    llm_model: str = Field(default="gpt-4o-mini", description="Model name sent to `llm_base_url`.")
+    llm_api_key: SecretStr = Field(default=SecretStr(""), description="Key for `llm_base_url`, if it needs one.")
+    gateway_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="Extra comma-separated API keys accepted by the LLM gateway (besides `api.api_key`); each "
+        "key gets its own rate limit.",
+    )
+    gateway_rate_per_minute: int = Field(default=60, ge=1, description="Gateway requests per key and minute.")
+    gateway_burst: int = Field(default=10, ge=1, description="Requests one key may send at once before the limit.")
+
+
 class EmbeddedSettings(BaseModel):
     """Knobs of the embedded-service supervisor (profile ``embedded``)."""
 
@@ -208,6 +244,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
     ml: MlSettings = Field(default_factory=MlSettings)
+    rag: RagSettings = Field(default_factory=RagSettings)
 
     @field_validator("state_dir")
     @classmethod

@@ -22,6 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mdslab import __version__
 from mdslab.eventbus import EventPublisher
+from mdslab.llm.chain import LazyChain
+from mdslab.llm.gateway import Gateway, GatewayMetrics, gateway_router
+from mdslab.llm.routes import RagMetrics, rag_router
 from mdslab.ml.serving import ChampionCache, models_router
 from mdslab.settings import Settings
 from mdslab.workloads.ingestion.events import Topics
@@ -102,6 +105,7 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
         try:
             yield
         finally:
+            await run_in_threadpool(app.state.rag_chain.close)
             if owned:
                 await run_in_threadpool(app.state.publisher.close)
 
@@ -109,8 +113,9 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
         title="mdslab API",
         version=__version__,
         description="Ingest financial transactions and insurance claims (validated by the data contracts, "
-        "acknowledged by Kafka before 202), score transactions with the champion fraud model, plus health, "
-        "readiness and Prometheus metrics.",
+        "acknowledged by Kafka before 202), score transactions with the champion fraud model, ask questions of "
+        "the curated lake with cited answers (RAG), an OpenAI-compatible LLM gateway, plus health, readiness and "
+        "Prometheus metrics.",
         lifespan=lifespan,
     )
     registry = CollectorRegistry()
@@ -152,6 +157,11 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
     app.include_router(ingest_router(settings.api, Topics(settings.kafka.topic_prefix)))
     app.state.fraud_champion = ChampionCache(settings, "fraud")
     app.include_router(models_router(), dependencies=[Depends(require_api_key)])
+    app.state.rag_chain = LazyChain(settings)
+    app.state.rag_metrics = RagMetrics(registry)
+    app.include_router(rag_router(), dependencies=[Depends(require_api_key)])
+    app.state.gateway = Gateway(settings.api, settings.rag, app.state.rag_chain, GatewayMetrics(registry))
+    app.include_router(gateway_router())
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -17,11 +17,15 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: MDSLAB_API__PORT, 8000).")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request (costs throughput).")] = False,
 ) -> None:
-    """Serve the ingestion API: POST /v1/transactions and /v1/claims, /docs, /healthz, /readyz, /metrics.
+    """Serve the API: ingestion (POST /v1/transactions, /v1/claims), fraud scores, RAG (POST /v1/rag/query),
+    the OpenAI-compatible LLM gateway (POST /v1/chat/completions), /docs, /healthz, /readyz, /metrics.
 
     Events are validated against the data contracts and answered 202 only once Kafka has stored them.
-    Clients send the API key in the X-API-Key header; `mdslab up` writes it to the secrets file.
+    Clients send the API key in the X-API-Key header (the gateway also takes `Authorization: Bearer`);
+    `mdslab up` writes it to the secrets file. Gateway requests are logged one JSON line each.
     """
+    import logging
+
     from mdslab.api.app import create_app
     from mdslab.api.server import serve as run
 
@@ -34,6 +38,7 @@ def serve(
         f"{current.kafka.bootstrap_servers}; API key: MDSLAB_API__API_KEY in {current.secrets_file}. Ctrl-C stops.",
         highlight=False,
     )
+    logging.getLogger("mdslab.gateway").setLevel(logging.INFO)  # the gateway's request log is always on
     run(create_app(current), bind_host, bind_port, access_log=access_log)
 
 

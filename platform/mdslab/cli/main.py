@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mdslab import __version__
-from mdslab.cli import contracts, ingest, lake, ml, pipeline, services
+from mdslab.cli import contracts, ingest, lake, llm, ml, pipeline, services
 
 app = typer.Typer(
     name="mdslab",
@@ -30,6 +30,9 @@ app.add_typer(contracts.contracts_app, name="contracts")
 app.command()(ml.train)
 app.command()(ml.score)
 app.add_typer(ml.mlflow_app, name="mlflow")
+app.add_typer(llm.rag_app, name="rag")
+app.command()(llm.ask)
+ml.run_app.command("llm")(llm.run_llm)
 app.add_typer(ml.run_app, name="run")
 
 

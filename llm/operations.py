@@ -1,0 +1,90 @@
+"""The RAG operations every front end calls (CLI, API, deep dive, DAGs): index, evaluate.
+
+They take the settings and the pieces they need; nothing here prints or parses arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mdslab.lakehouse import Lakehouse
+from mdslab.llm.chain import RagChain, open_store
+from mdslab.llm.corpus import TABLES_SCOPE, SourceDocument, docs_scope, file_documents, table_documents
+from mdslab.llm.embeddings import MiniLmEmbeddings
+from mdslab.llm.evaluation import EvalReport, evaluate, log_to_mlflow
+from mdslab.llm.indexer import IndexReport, index_documents
+from mdslab.llm.questions import build_questions
+from mdslab.llm.store import PgVectorStore
+from mdslab.settings import Settings
+
+Progress = Callable[[int, int], None]
+
+
+def corpus(lake: Lakehouse, docs: Sequence[Path] = ()) -> list[SourceDocument]:
+    """The curated tables plus the given folders (or files) of Markdown/text."""
+    return [*table_documents(lake), *(d for root in docs for d in file_documents(root))]
+
+
+def indexed_doc_roots(store: PgVectorStore) -> list[Path]:
+    """Folders an earlier ``rag index --docs`` put in the index (their scopes)."""
+    with store.connection() as conn:
+        rows = conn.execute(f"SELECT DISTINCT scope FROM {store.schema}.chunks WHERE scope LIKE 'docs:%'").fetchall()
+    return [Path(scope.removeprefix("docs:")) for (scope,) in rows]
+
+
+def index_lake(
+    settings: Settings,
+    lake: Lakehouse,
+    *,
+    docs: Sequence[Path] = (),
+    embeddings: MiniLmEmbeddings | None = None,
+    on_progress: Progress = lambda _done, _total: None,
+) -> IndexReport:
+    """Index the curated tables and ``docs`` incrementally; other folders already indexed stay as they are."""
+    store = open_store(settings)
+    try:
+        documents = corpus(lake, docs)
+        scopes = [TABLES_SCOPE, *(docs_scope(root) for root in docs)]
+        return index_documents(
+            store,
+            embeddings or MiniLmEmbeddings(threads=2),
+            documents,
+            scopes=scopes,
+            max_chars=settings.rag.chunk_chars,
+            overlap=settings.rag.chunk_overlap,
+            on_progress=on_progress,
+        )
+    finally:
+        store.close()
+
+
+def evaluate_index(
+    settings: Settings,
+    lake: Lakehouse,
+    chain: RagChain,
+    *,
+    k: int | None = None,
+    gate_hit_at_k: float = 0.8,
+    per_kind: int = 10,
+    log: bool = True,
+    on_progress: Progress = lambda _done, _total: None,
+) -> EvalReport:
+    """Build the question set from the corpus as indexed, answer it, and log the run to MLflow."""
+    version = chain.store.version()
+    if version is None:
+        from mdslab.llm.store import IndexMissingError
+
+        raise IndexMissingError("the RAG index is empty: build it with `mdslab rag index` first")
+    documents = corpus(lake, indexed_doc_roots(chain.store))
+    questions = build_questions(documents, per_kind=per_kind)
+    top_k = k or settings.rag.top_k
+    results = evaluate(chain, questions, k=top_k, on_progress=on_progress)
+    report = EvalReport(results, top_k, version.version, None, gate_hit_at_k)
+    if not log:
+        return report
+    from mdslab.ml.tracking import configure
+
+    run_id = log_to_mlflow(configure(settings), settings, report, chunks=version.chunks, answerer=chain.answerer.name)
+    return dataclasses.replace(report, run_id=run_id)
