@@ -93,7 +93,7 @@ def sentences(text: str) -> list[str]:
         s.strip()
         for line in text.splitlines()
         for s in SENTENCE_END.split(line.strip().lstrip("-*#| ").replace("**", ""))
-        if len(s.strip()) > 3
+        if len(s.strip()) > 3 and not s.strip().endswith(":")  # a label ("Adjuster notes:") says nothing
     ]
 
 
@@ -126,8 +126,10 @@ class ExtractiveAnswerer:
         max_sentences: int = 3,
         margin: float = 0.1,
         sentences_per_document: int = 8,
+        document_margin: float = 0.1,
         cache_size: int = 50_000,
     ) -> None:
+        self.document_margin = document_margin
         self.sentences_per_document = sentences_per_document
         self.embeddings = embeddings
         self.top_documents = top_documents
@@ -157,9 +159,14 @@ class ExtractiveAnswerer:
         top = list(documents[: self.top_documents])
         # a question that names a key is about that row: quote only rows that contain the key
         pinned = [d for d in top if d.metadata.get("matched_identifier")]
+        # otherwise only chunks about as close as the closest one: a far second chunk's sentence can share
+        # a word with the question ("key") and outscore the right chunk's sentence
+        closest = max((d.metadata.get("similarity", 0.0) for d in top), default=0.0)
         by_text: dict[str, list[int]] = {}  # a sentence repeated in several chunks is quoted once, cited by all
         for rank, document in enumerate(top):
             if pinned and document not in pinned:
+                continue
+            if not pinned and document.metadata.get("similarity", 0.0) < closest - self.document_margin:
                 continue
             found = sentences(document.page_content)
             if document.metadata.get("heading") and found and document.metadata["heading"].endswith(found[0]):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from prometheus_client import CollectorRegistry, Histogram
 from pydantic import BaseModel, Field, StringConstraints
 
+from mdslab.errors import ServiceUnavailableError
 from mdslab.llm.chain import LazyChain, RagAnswer
 from mdslab.llm.store import IndexMissingError, RetrievalFilter
 
@@ -96,10 +96,8 @@ def ask(chain: LazyChain, question: str, *, k: int | None = None, where: Retriev
         return chain.get().ask(question, k=k, where=where)
     except IndexMissingError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "60"}) from None
-    except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[0]
-        message = f"the vector index in PostgreSQL is unreachable ({reason}): is `mdslab up` running?"
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, message, headers={"Retry-After": "5"}) from None
+    except ServiceUnavailableError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}) from None
 
 
 def rag_router() -> APIRouter:

@@ -25,7 +25,7 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from mdslab.database import connect
-from mdslab.errors import MdslabError
+from mdslab.errors import MdslabError, ServiceUnavailableError
 from mdslab.llm.chunking import Chunk, content_hash
 from mdslab.llm.embeddings import DIMENSIONS
 from mdslab.settings import PostgresSettings
@@ -136,7 +136,14 @@ class PgVectorStore:
         return sql.Identifier(self.schema, name)
 
     def _open(self) -> psycopg.Connection:
-        conn = connect(self.pg)
+        try:
+            conn = connect(self.pg)
+        except psycopg.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ServiceUnavailableError(
+                f"PostgreSQL at {self.pg.host}:{self.pg.port} (the vector index) is unreachable ({reason}): "
+                "start it with `mdslab up` or check MDSLAB_POSTGRES__*"
+            ) from None
         conn.autocommit = True
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         register_vector(conn)

@@ -105,3 +105,25 @@ def test_the_rag_route_needs_the_api_key(client: TestClient) -> None:
 def test_the_openapi_document_lists_the_rag_and_gateway_routes(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/rag/query", "/v1/chat/completions", "/v1/models"} <= set(paths)
+
+
+def test_an_unreachable_vector_index_is_503_naming_the_fix() -> None:
+    from tests.unit.test_ingest_api import _closed_port
+
+    base = Settings()
+    settings = base.model_copy(
+        update={
+            "api": base.api.model_copy(update={"api_key": SecretStr(KEY)}),
+            "postgres": base.postgres.model_copy(update={"port": _closed_port()}),
+        }
+    )
+    with TestClient(create_app(settings)) as client:
+        reply = client.post("/v1/rag/query", json={"question": "anything?"}, headers={"X-API-Key": KEY})
+        chat = client.post(
+            "/v1/chat/completions",
+            json={"model": "mdslab-rag", "messages": [{"role": "user", "content": "anything?"}]},
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
+    assert reply.status_code == 503 and "mdslab up" in reply.json()["detail"]
+    assert reply.headers["retry-after"] == "5"
+    assert chat.status_code == 503 and "mdslab up" in chat.json()["error"]["message"]
