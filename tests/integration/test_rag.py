@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
@@ -280,3 +282,68 @@ def test_indexing_a_missing_docs_folder_fails_before_touching_the_index(indexed:
         index_lake(indexed.settings, indexed.lake, docs=[tmp_path / "missing"])
     assert indexed.chain.store.version() == version
     assert file_documents(indexed.docs)
+
+
+def test_the_generative_answer_step_works_through_an_openai_compatible_endpoint(indexed: Indexed) -> None:
+    """``MDSLAB_RAG__ANSWERER=openai`` for real: ChatOpenAI sends the numbered sources to an OpenAI-compatible
+    endpoint (here the lab's own gateway, whose local model answers) and the answer's [n] become citations."""
+    base = indexed.settings
+    key = base.api.api_key.get_secret_value()
+    with background_server(create_app(base)) as upstream:
+        rag = base.rag.model_copy(
+            update={
+                "answerer": "openai", "llm_base_url": f"{upstream}/v1", "llm_model": "mdslab-rag",
+                "llm_api_key": SecretStr(key),
+            }
+        )  # fmt: skip
+        chain = build_chain(base.model_copy(update={"rag": rag}), embeddings=indexed.chain.embeddings)
+        try:
+            answer = chain.ask("How do I rotate the API key?", k=1)
+        finally:
+            chain.store.close()
+    assert answer.answerer == "openai"
+    assert "secrets.env" in answer.answer and "[1]" in answer.answer
+    assert [c.file for c in answer.citations] == ["handbook/runbook.md"]
+
+
+def test_the_gateway_forwards_other_models_upstream_with_its_own_key(indexed: Indexed) -> None:
+    """No LLM server can run here, so the upstream is a minimal OpenAI-compatible app defined in this test."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    upstream = FastAPI()
+
+    @upstream.post("/v1/chat/completions")
+    async def complete(request: Request) -> Any:
+        body = await request.json()
+        seen.append((request.headers.get("authorization", ""), body))
+        text = f"upstream {body['model']} read: {body['messages'][-1]['content']}"
+        if body.get("stream"):
+            delta = {"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            chunk = {
+                "id": "u1",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": body["model"],
+                "choices": [delta],
+            }
+            return StreamingResponse(
+                iter([f"data: {json.dumps(chunk)}\n\n", "data: [DONE]\n\n"]), media_type="text/event-stream"
+            )
+        return JSONResponse({"id": "u1", "object": "chat.completion", "created": 0, "model": body["model"],
+                             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                          "finish_reason": "stop"}]})  # fmt: skip
+
+    base = indexed.settings
+    key = base.api.api_key.get_secret_value()
+    with background_server(upstream) as upstream_url:
+        rag = base.rag.model_copy(
+            update={"llm_base_url": f"{upstream_url}/v1", "llm_model": "big-model", "llm_api_key": SecretStr("up-key")}
+        )
+        with background_server(create_app(base.model_copy(update={"rag": rag}))) as url:
+            chat = ChatOpenAI(base_url=f"{url}/v1", api_key=SecretStr(key), model="big-model", max_retries=0)
+            reply = chat.invoke("hello there")
+            streamed = "".join(str(c.content) for c in chat.stream("stream please"))
+            models = httpx.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {key}"}).json()
+    assert reply.content == "upstream big-model read: hello there"
+    assert streamed == "upstream big-model read: stream please"
+    assert [auth for auth, _ in seen] == ["Bearer up-key", "Bearer up-key"]  # the caller's key stays here
+    assert [m["id"] for m in models["data"]] == ["mdslab-rag", "big-model"]
