@@ -338,7 +338,7 @@ def file_documents(root: Path) -> list[SourceDocument]:
         for ordinal, (heading, body) in enumerate(sections):
             documents.append(
                 SourceDocument(
-                    doc_id=f"file:{relative}#{ordinal}",
+                    doc_id=f"file:{path}#{ordinal}",  # absolute: two folders may hold the same relative path
                     scope=scope,
                     kind=Kind.DOCUMENT,
                     text=f"{heading}\n{body}" if heading else body,

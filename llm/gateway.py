@@ -202,7 +202,12 @@ async def _upstream(gateway: Gateway, raw: dict[str, Any]) -> JSONResponse | Str
             return StreamingResponse(relay(), status_code=upstream.status_code, media_type="text/event-stream")
         reply = await client.post(url, json=raw, headers=headers)
         await client.aclose()
-        return JSONResponse(reply.json(), status_code=reply.status_code)
+        try:
+            return JSONResponse(reply.json(), status_code=reply.status_code)
+        except ValueError:
+            raise GatewayError(
+                502, f"upstream {url} answered {reply.status_code} without JSON: {reply.text[:200]!r}", "upstream_error"
+            ) from None
     except httpx.HTTPError as exc:
         await client.aclose()
         raise GatewayError(502, f"upstream {url} failed: {type(exc).__name__}: {exc}", "upstream_error") from None
@@ -274,7 +279,8 @@ def gateway_router() -> APIRouter:
             code = error.status_code
             return error.response()
         finally:
-            gateway.metrics.requests.labels(backend, body.model, str(code)).inc()
+            known = body.model in (LOCAL_MODEL, gateway.rag.llm_model)  # one label per client-chosen name would grow
+            gateway.metrics.requests.labels(backend, body.model if known else "other", str(code)).inc()
             record = {
                 "event": "chat_completion", "request_id": request_id, "key": key_id, "model": body.model,
                 "backend": backend, "status": code, "stream": body.stream, "messages": len(body.messages),

@@ -29,9 +29,7 @@ def corpus(lake: Lakehouse, docs: Sequence[Path] = ()) -> list[SourceDocument]:
 
 def indexed_doc_roots(store: PgVectorStore) -> list[Path]:
     """Folders an earlier ``rag index --docs`` put in the index (their scopes)."""
-    with store.connection() as conn:
-        rows = conn.execute(f"SELECT DISTINCT scope FROM {store.schema}.chunks WHERE scope LIKE 'docs:%'").fetchall()
-    return [Path(scope.removeprefix("docs:")) for (scope,) in rows]
+    return [Path(scope.removeprefix("docs:")) for scope in store.scopes() if scope.startswith("docs:")]
 
 
 def index_lake(

@@ -299,6 +299,25 @@ class PgVectorStore:
             ).fetchone()
         return IndexVersion(*row) if row else None
 
+    def scopes(self) -> list[str]:
+        """The scopes the index holds (``tables``, ``docs:<folder>``)."""
+        self.ensure_schema()
+        with self.connection() as conn:
+            rows = conn.execute(sql.SQL("SELECT DISTINCT scope FROM {} ORDER BY 1").format(self._table("chunks")))
+            return [scope for (scope,) in rows.fetchall()]
+
+    def summary(self) -> list[tuple[str, str, int, int | None]]:
+        """(kind, table or file, chunks, newest table version) for ``mdslab rag status``."""
+        self.ensure_schema()
+        query = sql.SQL(
+            "SELECT kind, coalesce(source_table, file), count(*), max(table_version) FROM {} "
+            "GROUP BY 1, 2 ORDER BY 1, 2"
+        ).format(self._table("chunks"))
+        with self.connection() as conn:
+            return [
+                (kind, source, int(count), version) for kind, source, count, version in conn.execute(query).fetchall()
+            ]
+
     def count(self) -> int:
         self.ensure_schema()
         with self.connection() as conn:

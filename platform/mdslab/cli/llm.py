@@ -70,11 +70,7 @@ def rag_status() -> None:
         if version is None:
             console.print("The RAG index is empty: build it with `mdslab rag index [--docs PATH]`.")
             return
-        with store.connection() as conn:
-            rows = conn.execute(
-                f"SELECT kind, coalesce(source_table, file), count(*), max(table_version) FROM {store.schema}.chunks "
-                "GROUP BY 1, 2 ORDER BY 1, 2"
-            ).fetchall()
+        rows = store.summary()
     finally:
         store.close()
     table = Table("kind", "source", "chunks", "table version", title=f"RAG index version {version.version}")
