@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from mdslab.llm.answer import sentences  # the answer step's own split defines "a sentence"
 from mdslab.llm.corpus import Kind, SourceDocument
 from mdslab.workloads.simulator.notes import CONTRACTORS, DOUBTS, GARAGES, HOSPITALS
 
@@ -101,8 +102,6 @@ def _catalog_questions(tables: Sequence[SourceDocument], rng: random.Random, n: 
 
 
 def _document_questions(sections: Sequence[SourceDocument], rng: random.Random, n: int) -> list[Question]:
-    from mdslab.llm.answer import sentences  # the answer step's own sentence split defines "a sentence"
-
     questions = []
     usable = [d for d in sections if d.heading and len(d.text) > 200]
     for document in rng.sample(usable, min(n, len(usable))):
