@@ -95,7 +95,14 @@ class RagChain:
 
 
 def open_store(settings: Settings) -> PgVectorStore:
-    return PgVectorStore(settings.postgres, schema=settings.rag.schema_name, ef_search=settings.rag.ef_search)
+    rag = settings.rag
+    return PgVectorStore(
+        settings.postgres,
+        schema=rag.schema_name,
+        ef_search=rag.ef_search,
+        m=rag.hnsw_m,
+        ef_construction=rag.hnsw_ef_construction,
+    )
 
 
 def build_chain(settings: Settings, *, embeddings: MiniLmEmbeddings | None = None) -> RagChain:

@@ -182,6 +182,13 @@ class RagSettings(BaseModel):
     ef_search: int = Field(
         default=100, ge=10, le=1000, description="HNSW search breadth: higher finds more true neighbours, slower."
     )
+    hnsw_m: int = Field(default=16, ge=4, le=100, description="HNSW links per node (when the index is created).")
+    hnsw_ef_construction: int = Field(
+        default=200,
+        ge=16,
+        le=1000,
+        description="HNSW build breadth (when the index is created): higher, better recall.",
+    )
     chunk_chars: int = Field(default=800, ge=200, le=8000, description="Largest chunk, in characters (~200 tokens).")
     chunk_overlap: int = Field(default=100, ge=0, le=2000)
     answerer: AnswererKind = Field(
