@@ -15,7 +15,7 @@ index in schema ``rag`` is never touched), measures:
    question vector at several ``ef_search`` values, against exact search over the same vectors in numpy
    (the baseline: latency, and the true top 10 for recall@10) and, for a subset, exact search in
    PostgreSQL (the same SQL with index scans off). The HNSW index is built in bulk after the rows are
-   loaded (timed), by default with the definition the store uses (m=16, ef_construction=64).
+   loaded (timed), by default with the definition the store uses (m=16, ef_construction=200).
 
 Indexes larger than the real corpus (default: 100k, with 10k real chunks) are filled with synthetic
 vectors: a real chunk's vector plus Gaussian noise, renormalised, the noise chosen so a copy is as close
