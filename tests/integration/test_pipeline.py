@@ -19,6 +19,7 @@ from mdslab.workloads.pipeline.dialect import DUCKDB
 from mdslab.workloads.pipeline.engines import run_duckdb
 from mdslab.workloads.pipeline.runner import PipelineReport, lakehouse, run_pipeline
 from mdslab.workloads.pipeline.steps import PLANS
+from mdslab.workloads.quality import QualityGateError, check_gold, enforce
 from mdslab.workloads.simulator import SimulatedData, SimulationConfig, simulate
 from tests.conftest import fresh_lake
 
@@ -122,6 +123,14 @@ def test_spark_and_duckdb_agree_on_the_same_snapshot(built: Built, step: str) ->
         assert_same(built.lake.read_table(output), table, keys)
 
 
+def test_the_quality_gate_passes_on_a_fresh_build(built: Built) -> None:
+    report = enforce(check_gold(built.lake))
+    names = {(c.table, c.name) for c in report.checks}
+    assert ("gold.daily_spend", "reconciles") in names and ("gold.claims_features", "unique key") in names
+    assert ("silver.transactions", "quarantine share") in names
+    assert report.reason() == f"all {len(report.checks)} quality checks passed"
+
+
 def test_new_batch_builds_new_versions_and_time_travel_keeps_the_old(built: Built, spark_provider: Any) -> None:
     before = built.lake.version("silver.transactions")
     old_rows = built.lake.row_count("silver.transactions")
@@ -170,3 +179,26 @@ def test_tables_and_optimize_commands_after_the_demo(services: Settings, spark_p
     after = {t["name"]: t for t in json.loads(runner.invoke(app, ["tables", "--json"]).stdout)}
     assert after["silver.transactions"]["rows"] == tables["silver.transactions"]["rows"]
     assert after["silver.transactions"]["files"] <= tables["silver.transactions"]["files"]
+
+
+def test_the_quality_gate_names_stale_gold_and_duplicate_keys(built: Built) -> None:
+    """Runs after the new batch above, which rebuilt silver but not gold."""
+    lake = built.lake
+    monthly = lake.read_table("gold.claims_monthly")
+    lake.write_table("gold.claims_monthly", monthly.slice(0, 2))
+    report = check_gold(lake, max_quarantine_share=0.0)
+    failed = {(c.table, c.name) for c in report.failures}
+    assert ("gold.daily_spend", "fresh") in failed and ("gold.fraud_features", "fresh") in failed
+    assert ("gold.claims_monthly", "unique key") in failed and ("gold.claims_monthly", "reconciles") in failed
+    assert ("silver.transactions", "quarantine share") in failed
+    with pytest.raises(
+        QualityGateError, match=r"gold.daily_spend fresh: built from silver.transactions v\d+, which is now v\d+"
+    ):
+        enforce(report)
+    from mdslab.cli.main import app
+
+    result = CliRunner().invoke(app, ["pipeline", "check", "--json"], env=built.settings.environment())
+    assert result.exit_code == 1
+    assert "gold.claims_monthly unique key: 2 rows repeat a (incident_month, region, product, claim_type) key" in (
+        result.output
+    )

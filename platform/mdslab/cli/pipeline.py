@@ -81,6 +81,32 @@ def steps() -> None:
     console.print(table)
 
 
+@pipeline_app.command("check")
+@one_line_errors
+def check(
+    max_quarantine_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Largest share of events silver may quarantine.")
+    ] = 0.05,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every check as JSON.")] = False,
+) -> None:
+    """The data-quality gate on gold: present, built from the current inputs, unique keys, reconciled
+    with silver, quarantine within bounds. Exits 1 naming every failed check."""
+    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.quality import check_gold, enforce
+
+    report = check_gold(lakehouse(settings()), max_quarantine_share=max_quarantine_share)
+    if as_json:
+        typer.echo(json.dumps([vars(c) for c in report.checks], indent=2))
+    else:
+        table = Table("table", "check", "result", "detail", title_justify="left")
+        for item in report.checks:
+            table.add_row(item.table, item.name, "[green]ok[/]" if item.passed else "[red]FAILED[/]", item.detail)
+        console.print(table)
+    enforce(report)
+    if not as_json:
+        console.print(report.reason(), highlight=False)
+
+
 class SimulateTarget(StrEnum):
     API = "api"
     KAFKA = "kafka"
