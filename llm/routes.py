@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from pydantic import BaseModel, Field, StringConstraints
 
 from mdslab.errors import ServiceUnavailableError
+from mdslab.llm.answer import Citation
 from mdslab.llm.chain import LazyChain, RagAnswer
 from mdslab.llm.store import IndexMissingError, RetrievalFilter
 
@@ -48,19 +49,6 @@ class RagQuery(BaseModel):
         return RetrievalFilter(tuple(self.kinds or ()), self.table, self.file, self.date_from, self.date_to)
 
 
-class CitationOut(BaseModel):
-    number: int
-    source: str = Field(description="Table, version and row key, or file and heading, in one line.")
-    kind: str
-    table: str | None
-    table_version: int | None
-    row_key: str | None
-    file: str | None
-    heading: str | None
-    similarity: float
-    snippet: str
-
-
 class Timings(BaseModel):
     retrieve: float
     answer: float
@@ -70,7 +58,7 @@ class Timings(BaseModel):
 class RagResponse(BaseModel):
     question: str
     answer: str
-    citations: list[CitationOut]
+    citations: list[Citation]
     answerer: str
     index_version: int
     timings_ms: Timings
