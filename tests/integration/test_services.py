@@ -118,3 +118,22 @@ def test_status_reports_healthy_session_services(services: Settings) -> None:
     assert {r.service: r.healthy for r in reports} == {"s3": True, "kafka": True, "postgres": True}
     postgres = next(r for r in reports if r.service == "postgres")
     assert postgres.detail.startswith("PostgreSQL 18")
+
+
+def test_the_object_store_takes_writes_in_many_buckets(services: Settings) -> None:
+    """Every bucket is a SeaweedFS collection with its own volume; the auto-configured volume limit let
+    about 26 buckets take writes, and the 27th answered 500 (found when the suite grew)."""
+    import io
+    import uuid
+
+    client = objectstore.s3_client(services.s3)
+    names = [f"many-{uuid.uuid4().hex[:8]}-{i}" for i in range(40)]
+    objectstore.ensure_buckets(client, names)
+    try:
+        for name in names:
+            client.put_object(name, "probe", io.BytesIO(b"ok"), 2)
+        assert all(client.get_object(name, "probe").read() == b"ok" for name in names)
+    finally:
+        for name in names:
+            client.remove_object(name, "probe")
+            client.remove_bucket(name)

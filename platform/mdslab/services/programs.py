@@ -42,6 +42,9 @@ def seaweedfs_program(settings: Settings, layout: EmbeddedLayout) -> ProgramSpec
         "-webdav=false",
         "-admin.ui=false",
         "-master.telemetry=false",
+        # one volume per bucket (a collection each): the auto-configured limit let ~26 buckets take writes,
+        # then PUTs failed with "No writable volumes"; volumes are sparse files, so the count costs nothing
+        "-volume.max=1000",
         f"-s3.port={port}",
         f"-s3.port.grpc={s3_grpc}",
         "-s3.port.iceberg=0",
