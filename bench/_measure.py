@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 import psutil
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 GIB = 1024**3
 
@@ -176,3 +178,16 @@ def package_versions(*packages: str) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[package] = "not installed"
     return found
+
+
+def bench_progress(console: Console) -> Progress:
+    """The benchmarks' progress display: spinner, step, bar, done/total, elapsed; gone when finished."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )

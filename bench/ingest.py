@@ -47,10 +47,9 @@ from _ingest_events import Events
 from _ingest_report import TARGETS, console, print_report, targets
 from _ingest_services import Service, cleanup, free_port, isolated, start, wait_until_ready
 from _ingest_steps import Stack, step_closed, step_rate, warm_up
-from _measure import GIB, load_average, machine, package_versions
+from _measure import GIB, bench_progress, load_average, machine, package_versions
 from _process_watch import ProcessWatch, listener_pid
 from _raw_producer import ceiling_producer, raw_rate, raw_throughput
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from mdslab import eventbus
 from mdslab.settings import Settings, load_settings
@@ -148,15 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "steps": {},
     }
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
+    progress = bench_progress(console)
     logs = Path(tempfile.mkdtemp(prefix="mdslab-bench-ingest-"))
     services: list[Service] = []
     settings: Settings | None = None

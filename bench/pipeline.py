@@ -27,9 +27,8 @@ from typing import Any
 import pyarrow as pa
 from _compare import Near, TableComparison, compare_tables
 from _duck_steps import BENCH_STEPS, DuckTimes, duckdb_steps, pinned, read_snapshot
-from _measure import Phase, TreeSampler, load_average, machine, package_versions
+from _measure import Phase, TreeSampler, bench_progress, load_average, machine, package_versions
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mdslab import database, objectstore
@@ -492,15 +491,7 @@ def main(argv: list[str] | None = None) -> int:
             "memory": "PSS and RSS summed over this process and its descendants, sampled every 0.5 s",
         },
     }
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
+    progress = bench_progress(console)
     engines = [engine for engine in ("duckdb", "spark") if engine in args.engines]
     # services, then per size: landing, every step of every run, the comparison; and one per engine
     units = 1 + len(args.rows) * (2 + args.repeat * len(engines) * len(SQL_STEPS)) + len(engines)

@@ -36,12 +36,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _measure import TreeSampler, load_average, machine, package_versions
+from _measure import TreeSampler, bench_progress, load_average, machine, package_versions
 from _rag_corpus import build_corpus, questions, warm_up_questions
 from _rag_report import console, print_report, targets
 from _rag_steps import WARM_UP, Bench, K, Stage
 from _rag_store import BENCH_SCHEMA, drop_schema
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from mdslab.llm.embeddings import MODEL_ID, MiniLmEmbeddings
 from mdslab.llm.store import HNSW_EF_CONSTRUCTION, HNSW_M
@@ -124,15 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started_at = datetime.now(UTC)
     sizes = sorted(set(args.sizes))
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
+    progress = bench_progress(console)
     report: dict[str, Any] = {
         "benchmark": "rag",
         "started_at": started_at.isoformat(timespec="seconds"),

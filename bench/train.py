@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from _feature_check import EXACT_REL, TOLERANCE_ABS, TOLERANCE_REL
-from _measure import TreeSampler, load_average, machine, package_versions
+from _measure import TreeSampler, bench_progress, load_average, machine, package_versions
 from _train_lake import SizeRun, land_size, vacuum_outputs
 from _train_measure import settle
 from _train_paths import baseline_worker, run_baseline, run_platform
 from _train_report import console, print_report, ratios
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from mdslab.ml.models import LGBM_PARAMS
 from mdslab.settings import load_settings
@@ -118,15 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             f"tolerance = |diff| <= {TOLERANCE_ABS} or {TOLERANCE_REL:.1%} of the value",
         },
     }
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
+    progress = bench_progress(console)
     spark_on, pandas_on = "spark" in args.paths, "pandas" in args.paths
     units = 1 + len(args.rows) * (1 + args.repeat * (4 * spark_on + pandas_on)) + spark_on
     sizes: list[SizeRun] = []

@@ -16,7 +16,7 @@ from mdslab.llm.embeddings import MiniLmEmbeddings
 from mdslab.llm.evaluation import EvalReport, evaluate, log_to_mlflow
 from mdslab.llm.indexer import IndexReport, index_documents
 from mdslab.llm.questions import build_questions
-from mdslab.llm.store import PgVectorStore
+from mdslab.llm.store import IndexMissingError, PgVectorStore
 from mdslab.settings import Settings
 
 Progress = Callable[[int, int], None]
@@ -72,8 +72,6 @@ def evaluate_index(
     """Build the question set from the corpus as indexed, answer it, and log the run to MLflow."""
     version = chain.store.version()
     if version is None:
-        from mdslab.llm.store import IndexMissingError
-
         raise IndexMissingError("the RAG index is empty: build it with `mdslab rag index` first")
     documents = corpus(lake, indexed_doc_roots(chain.store))
     questions = build_questions(documents, per_kind=per_kind)
