@@ -10,10 +10,9 @@ import typer
 from rich.table import Table
 
 from mdslab.cli.context import console, one_line_errors, settings
-from mdslab.errors import ServiceUnavailableError
-from mdslab.services import embedded, secrets
+from mdslab.services import embedded
 from mdslab.services.embedded import ServiceReport
-from mdslab.settings import Profile, Settings, load_settings
+from mdslab.settings import Settings
 
 
 @one_line_errors
@@ -52,24 +51,12 @@ def _print_reports(reports: list[ServiceReport]) -> None:
 
 def ensure_services(current: Settings, *, on_step: Callable[[str], None], quiet: bool = False) -> None:
     """Start the embedded services (or check the external ones) and create topics: what `up` does."""
-    from mdslab.compute.java import find_java_home
-    from mdslab.workloads.bootstrap import ensure_resources
+    from mdslab.workloads.bootstrap import ensure_platform
 
-    find_java_home(current.compute.java_home)  # fail now, not in the middle of the first pipeline
-    if current.profile is Profile.EMBEDDED:
-        if secrets.ensure_secrets(current):
-            current = load_settings()
-        reports = embedded.up(current, on_step=on_step)
-    else:
-        reports = embedded.status(current)
-        down = [f"{r.service} at {r.endpoint} ({r.detail})" for r in reports if not r.healthy]
-        if down:
-            raise ServiceUnavailableError(f"services profile: {'; '.join(down)}: start them (see README)")
-    on_step("creating topics")
-    created = ensure_resources(current)
+    report = ensure_platform(current, on_step=on_step)
     if not quiet:
-        _print_reports(reports)
-        for line in created:
+        _print_reports(report.services)
+        for line in report.created:
             console.print(f"  {line}", style="dim")
 
 
