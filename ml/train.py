@@ -8,6 +8,7 @@ calibration and feature-importance plots, and the model with its signature and a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +19,13 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 from sklearn.metrics import average_precision_score
 
+from mdslab.lakehouse import Lakehouse
 from mdslab.ml import evaluate, models
-from mdslab.ml.features import TrainingFrame
+from mdslab.ml.features import ModelSpec, TrainingFrame, load_frame
 from mdslab.ml.registry import PRIMARY_METRIC, Promotion, promote_if_better
 from mdslab.ml.tracking import experiment_id, registered_name
 from mdslab.settings import Settings
+from mdslab.workloads.pipeline.framework import SparkProvider
 
 
 @dataclass(frozen=True)
@@ -146,3 +149,25 @@ def holdout_scores(data: TrainingFrame, threads: int = 2) -> tuple[np.ndarray, n
     train_rows, valid_rows = data.split()
     model = models.gradient_boosting(spec, threads=threads).fit(train_rows[spec.features], train_rows[spec.label])
     return valid_rows[spec.label].to_numpy(), model.predict_proba(valid_rows[spec.features])[:, 1]
+
+
+def train_from_lake(
+    settings: Settings,
+    lake: Lakehouse,
+    client: MlflowClient,
+    spec: ModelSpec,
+    *,
+    spark: SparkProvider | None = None,
+    on_progress: Callable[[str], None] = lambda _msg: None,
+) -> TrainResult:
+    """Read ``spec``'s labelled rows through Spark on Ray, then :func:`train`; the session is closed
+    afterwards unless the caller handed one in."""
+    provider = spark or SparkProvider(settings)
+    try:
+        on_progress("reading features through Spark on Ray")
+        data = load_frame(lake, provider, spec)
+    finally:
+        if spark is None:
+            provider.close()
+    on_progress(f"training on {len(data.frame):,} labelled rows")
+    return train(settings, client, data)

@@ -51,21 +51,16 @@ def train(
     fraud: card-transaction fraud from gold.fraud_features; claims: large-loss triage (>= 10,000 USD)
     at first notice of loss from gold.claims_features.
     """
-    from mdslab.ml.features import MODEL_SPECS, load_frame
+    from mdslab.ml.features import MODEL_SPECS
     from mdslab.ml.tracking import configure
-    from mdslab.ml.train import train as fit
-    from mdslab.workloads.pipeline.framework import SparkProvider
+    from mdslab.ml.train import train_from_lake
     from mdslab.workloads.pipeline.runner import lakehouse
 
     current = settings()
-    provider = SparkProvider(current)
-    try:
-        with console.status("reading features through Spark on Ray") as status:
-            data = load_frame(lakehouse(current), provider, MODEL_SPECS[model.value])
-            status.update(f"training on {len(data.frame):,} labelled rows")
-            result = fit(current, configure(current), data).as_dict()
-    finally:
-        provider.close()
+    with console.status("starting") as status:
+        result = train_from_lake(
+            current, lakehouse(current), configure(current), MODEL_SPECS[model.value], on_progress=status.update
+        ).as_dict()
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
     else:
