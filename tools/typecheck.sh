@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# mypy on the package as it is installed: platform/mdslab with workloads/, ml/ and llm/ mounted at
-# mdslab.workloads / mdslab.ml / mdslab.llm (the package-dir mapping in pyproject.toml, which mypy
+# mypy on the package as it is installed: platform/mdslab with workloads/, ml/, llm/ and dags/ mounted at
+# mdslab.workloads / mdslab.ml / mdslab.llm / mdslab.dags (the package-dir mapping in pyproject.toml, which mypy
 # cannot follow on its own). The tree is symlinks, so errors point at the real files' contents.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,5 +10,6 @@ for entry in "$root"/platform/mdslab/*; do ln -s "$entry" "$tree/mdslab/$(basena
 ln -s "$root/workloads" "$tree/mdslab/workloads"
 ln -s "$root/ml" "$tree/mdslab/ml"
 ln -s "$root/llm" "$tree/mdslab/llm"
+ln -s "$root/dags" "$tree/mdslab/dags"
 cd "$tree"
 exec "${PYTHON:-python}" -m mypy --config-file "$root/pyproject.toml" -p mdslab "$@"

@@ -210,6 +210,27 @@ class RagSettings(BaseModel):
     gateway_burst: int = Field(default=10, ge=1, description="Requests one key may send at once before the limit.")
 
 
+class OrchestrationSettings(BaseModel):
+    """Airflow as `mdslab airflow` runs it, and where the Prefect flows report."""
+
+    airflow_port: int = Field(default=8080, ge=1, le=65535, description="Airflow's API server and UI.")
+    airflow_database: str = Field(
+        default="airflow", description="Airflow's metadata database on the configured PostgreSQL."
+    )
+    airflow_parallelism: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Task slots of `mdslab airflow` (AIRFLOW__CORE__PARALLELISM): 2 needs ~1.6 GB, Airflow's "
+        "default 32 ~5.5 GB.",
+    )
+    prefect_api_url: str = Field(
+        default="",
+        description="A Prefect server's API (e.g. http://127.0.0.1:4200/api); empty: Prefect's ephemeral API "
+        "with its database in the state dir.",
+    )
+
+
 class EmbeddedSettings(BaseModel):
     """Knobs of the embedded-service supervisor (profile ``embedded``)."""
 
@@ -252,6 +273,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = Field(default_factory=StreamSettings)
     ml: MlSettings = Field(default_factory=MlSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
+    orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
 
     @field_validator("state_dir")
     @classmethod

@@ -1,0 +1,134 @@
+"""Airflow as the lab runs it: the environment that points it at the lab's DAGs and PostgreSQL, the
+metadata database made ready, and `airflow standalone` started and stopped cleanly.
+
+Airflow reads its configuration from AIRFLOW__* variables; everything here derives them from the
+settings, so `mdslab airflow` and the tests run the same Airflow the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from mdslab import database
+from mdslab.errors import ServiceUnavailableError
+from mdslab.settings import Settings
+
+DAG_ID = "financial_data_lake_pipeline"
+PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
+
+
+def dags_folder() -> Path:
+    import mdslab.dags
+
+    return Path(mdslab.dags.__file__).parent
+
+
+def airflow_home(settings: Settings) -> Path:
+    return settings.state_dir / "airflow"
+
+
+def airflow_environment(settings: Settings) -> dict[str, str]:
+    """The process environment for any `airflow` command against the lab.
+
+    The venv's bin goes first on PATH because `airflow standalone` starts its components as `airflow`
+    from PATH; the execution API URL follows the port, or tasks cannot report back (connection refused).
+    """
+    orchestration = settings.orchestration
+    port = orchestration.airflow_port
+    bin_dir = str(Path(sys.executable).parent)
+    return {
+        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+        "AIRFLOW_HOME": str(airflow_home(settings)),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder()),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": str(orchestration.airflow_parallelism),
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(orchestration.airflow_parallelism),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__HOST": settings.api.host,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": settings.postgres.dsn(
+            orchestration.airflow_database, driver="postgresql+psycopg"
+        ),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    }
+
+
+def airflow_command(args: Sequence[str]) -> list[str]:
+    """`airflow ARGS` with this interpreter's Airflow (the same venv as the library the DAGs call)."""
+    return [str(Path(sys.executable).parent / "airflow"), *args]
+
+
+def prepare(settings: Settings) -> dict[str, str]:
+    """Create and migrate Airflow's metadata database (quick when already done); return the environment."""
+    try:
+        database.ensure_database(settings.postgres, settings.orchestration.airflow_database)
+    except psycopg.OperationalError as exc:
+        where = f"{settings.postgres.host}:{settings.postgres.port}"
+        raise ServiceUnavailableError(f"PostgreSQL at {where}: {exc}; start it with `mdslab up`") from exc
+    environment = os.environ | airflow_environment(settings)
+    airflow_home(settings).mkdir(parents=True, exist_ok=True)
+    migrated = subprocess.run(
+        airflow_command(["db", "migrate"]), env=environment, capture_output=True, text=True, check=False
+    )
+    if migrated.returncode != 0:
+        tail = (migrated.stderr or migrated.stdout).strip().splitlines()[-1:]
+        raise ServiceUnavailableError(f"airflow db migrate failed: {' '.join(tail)}")
+    return environment
+
+
+def stop(process: subprocess.Popen[bytes], *, timeout_s: float = 60.0) -> int:
+    """Stop `airflow standalone` the way Ctrl-C would (it then stops its components), and anything of
+    its process group still there after ``timeout_s``."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)  # stragglers of the group (e.g. a task process)
+    return process.returncode
+
+
+@dataclass(frozen=True)
+class TaskState:
+    task_id: str
+    state: str
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class DagRunStates:
+    run_id: str
+    state: str
+    tasks: list[TaskState]
+
+    def state_of(self, task_id: str) -> str:
+        return next(t.state for t in self.tasks if t.task_id == task_id)
+
+
+def latest_run(settings: Settings, dag_id: str) -> DagRunStates | None:
+    """The newest run of ``dag_id`` and its tasks' states, read from Airflow's metadata database."""
+    with database.connect(settings.postgres, database=settings.orchestration.airflow_database) as conn:
+        run = conn.execute(
+            "SELECT run_id, state FROM dag_run WHERE dag_id = %s ORDER BY id DESC LIMIT 1", (dag_id,)
+        ).fetchone()
+        if run is None:
+            return None
+        rows = conn.execute(
+            "SELECT task_id, coalesce(state, 'not run'), duration FROM task_instance "
+            "WHERE dag_id = %s AND run_id = %s ORDER BY start_date NULLS LAST, task_id",
+            (dag_id, run[0]),
+        ).fetchall()
+    return DagRunStates(run[0], run[1], [TaskState(task, state, seconds) for task, state, seconds in rows])
