@@ -97,24 +97,27 @@ def valid_transaction(**changes: Any) -> dict[str, Any]:
     } | changes
 
 
-@pytest.fixture
-def streaming(isolated: Callable[[], Settings]) -> Settings:
-    """Isolated settings with their own topics and consumer group (created on the shared broker), and
-    small micro-batches so that a few thousand events make several commits."""
+def own_topics(settings: Settings, **stream: Any) -> Settings:
+    """``settings`` (from :func:`fresh_lake`) with topics and a consumer group named after its lake,
+    created on the shared broker; ``stream`` overrides other stream settings."""
     from mdslab.workloads.bootstrap import ensure_resources
 
-    settings = isolated()
     tag = settings.lake.raw_bucket.removesuffix("-raw")
     settings = settings.model_copy(
         update={
             "kafka": settings.kafka.model_copy(update={"topic_prefix": f"{tag}."}),
-            "stream": settings.stream.model_copy(
-                update={"group_id": f"{tag}-bronze", "batch_max_messages": 2000, "batch_max_seconds": 0.3}
-            ),
+            "stream": settings.stream.model_copy(update={"group_id": f"{tag}-bronze", **stream}),
         }
     )
     ensure_resources(settings)
     return settings
+
+
+@pytest.fixture
+def streaming(isolated: Callable[[], Settings]) -> Settings:
+    """Isolated settings with their own topics and consumer group, and small micro-batches so that a
+    few thousand events make several commits."""
+    return own_topics(isolated(), batch_max_messages=2000, batch_max_seconds=0.3)
 
 
 @pytest.fixture(scope="session")

@@ -27,8 +27,8 @@ def test_import_platform_from_repo_root_is_the_stdlib() -> None:
     assert system == "Linux"
 
 
-def test_all_four_packages_import_from_the_one_distribution() -> None:
-    code = "import mdslab, mdslab.workloads, mdslab.ml, mdslab.llm; print(mdslab.workloads.__file__)"
+def test_all_five_packages_import_from_the_one_distribution() -> None:
+    code = "import mdslab, mdslab.workloads, mdslab.ml, mdslab.llm, mdslab.dags; print(mdslab.workloads.__file__)"
     out = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, check=True)
     assert out.stdout.strip() == str(ROOT / "workloads" / "__init__.py")
 
@@ -45,6 +45,7 @@ def test_plain_wheel_install_imports_and_carries_its_data(tmp_path: Path) -> Non
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "mdslab/workloads/contracts/schemas/transaction.v1.schema.json" in names
     assert "mdslab/ml/__init__.py" in names and "mdslab/llm/__init__.py" in names
+    assert {"mdslab/dags/financial_data_lake_pipeline.py", "mdslab/dags/.airflowignore"} <= names
     assert not any(name.startswith("platform/") for name in names)
     target = tmp_path / "site"
     subprocess.run(

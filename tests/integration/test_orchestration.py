@@ -1,0 +1,195 @@
+"""The pipeline under its orchestrators, for real: `airflow dags test` of financial_data_lake_pipeline
+(metadata in the test PostgreSQL) and the Prefect flow on the ephemeral API, each run as the `mdslab`
+command a user types. Both must leave the same gold tables as the library pipeline (`mdslab stream` +
+`mdslab pipeline run`) on the same input, and a failing quality gate must stop what consumes gold."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from mdslab.eventbus import EventPublisher
+from mdslab.lakehouse import Lakehouse
+from mdslab.orchestration.airflow import DAG_ID, latest_run
+from mdslab.settings import Settings
+from mdslab.workloads.ingestion.consumer import StreamConsumer
+from mdslab.workloads.ingestion.events import Topics
+from mdslab.workloads.ingestion.feed import feed_simulation
+from mdslab.workloads.ingestion.sender import KafkaTarget
+from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
+from mdslab.workloads.pipeline.steps import STEPS
+from mdslab.workloads.simulator import SimulationConfig, simulate
+from tests.conftest import fresh_lake, own_topics
+
+pytestmark = pytest.mark.integration
+
+ROWS, SEED = 3000, 11
+GOLD_TABLES = [name for step in STEPS if step.layer == "gold" for name in step.outputs]
+MDSLAB = str(Path(sys.executable).parent / "mdslab")
+
+
+def _lake(services: Settings, prefix: str) -> Settings:
+    settings = own_topics(fresh_lake(services, prefix))
+    tag = settings.lake.raw_bucket.removesuffix("-raw")
+    return settings.model_copy(update={"ml": settings.ml.model_copy(update={"registry_prefix": f"{tag}-"})})
+
+
+def _mdslab(settings: Settings, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MDSLAB, *args], env=os.environ | settings.environment(), capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def gold_digest(lake: Lakehouse) -> dict[str, tuple[int, str]]:
+    """Rows and a content checksum per gold table: columns in name order, floats rounded to 1e-9
+    (Spark may sum in another order), rows sorted, so equal tables give equal digests."""
+    digests = {}
+    for name in GOLD_TABLES:
+        table = lake.read_table(name)
+        columns = sorted(table.column_names)
+        arrays = [
+            pc.round(table.column(c), 9) if pa.types.is_floating(table.column(c).type) else table.column(c)
+            for c in columns
+        ]
+        table = pa.table(arrays, names=columns).sort_by([(c, "ascending") for c in columns])
+        digests[name] = (table.num_rows, hashlib.sha256(repr(table.to_pylist()).encode()).hexdigest())
+    return digests
+
+
+@dataclass(frozen=True)
+class Baseline:
+    digest: dict[str, tuple[int, str]]
+
+
+@pytest.fixture(scope="module")
+def baseline(services: Settings, spark_provider: Any) -> Baseline:
+    """The same simulation sent to Kafka, consumed into bronze and built by the library pipeline."""
+    settings = _lake(services, "ob")
+    lake = lakehouse(settings)
+    publisher = EventPublisher(settings.kafka, client_id="test-simulator")
+    target = KafkaTarget(publisher, Topics(settings.kafka.topic_prefix))
+    try:
+        feed_simulation(settings, lake, simulate(SimulationConfig(transactions=ROWS, seed=SEED)), target)
+    finally:
+        target.close()
+    StreamConsumer(settings, lake).run(until_caught_up=True)
+    run_pipeline(settings, spark=spark_provider)
+    return Baseline(gold_digest(lake))
+
+
+def test_the_airflow_dag_builds_the_same_gold_and_its_gate_stops_the_consumers(
+    services: Settings, baseline: Baseline
+) -> None:
+    settings = _lake(services, "oa")
+    conf = json.dumps({"simulate_rows": ROWS, "seed": SEED})
+
+    first = _mdslab(settings, "airflow", "test", DAG_ID, "--conf", conf)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    run = latest_run(settings, DAG_ID)
+    assert run is not None and run.state == "success"
+    states = {t.task_id: t.state for t in run.tasks}
+    assert states.pop("score_fraud") == "skipped"  # no champion model yet: skipped with the reason
+    assert set(states.values()) == {"success"}, states
+    assert "no champion version" in first.stdout + first.stderr
+    assert gold_digest(lakehouse(settings)) == baseline.digest
+
+    training = _mdslab(settings, "airflow", "test", "fraud_model_training")
+    assert training.returncode == 0, training.stdout[-3000:] + training.stderr[-3000:]
+    lake = lakehouse(settings)
+    assert lake.row_count("gold.fraud_scores") == lake.row_count("gold.fraud_features")
+
+    gated = _mdslab(settings, "airflow", "test", DAG_ID, "--conf", json.dumps({"max_quarantine_share": 0}))
+    assert gated.returncode == 1
+    run = latest_run(settings, DAG_ID)
+    assert run is not None and run.state == "failed"
+    assert run.state_of("build_gold") == "success" and run.state_of("quality_gate") == "failed"
+    assert run.state_of("score_fraud") == run.state_of("index_rag") == "upstream_failed"
+    output = gated.stdout + gated.stderr
+    assert "silver.quarantine_transactions" in output and "limit 0%" in output  # the gate's reason, in the log
+    assert f"error: {DAG_ID} run" in gated.stderr
+
+
+def test_the_prefect_flow_builds_the_same_gold_caches_by_table_versions_and_gates(
+    services: Settings, baseline: Baseline
+) -> None:
+    settings = _lake(services, "of")
+    name = "financial-data-lake-pipeline"
+
+    first = _mdslab(settings, "flow", "run", name, "-p", f"simulate_rows={ROWS}", "-p", f"seed={SEED}")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert gold_digest(lakehouse(settings)) == baseline.digest
+    assert "Skipped" in first.stdout and "no champion version" in first.stdout
+
+    again = _mdslab(settings, "flow", "run", name)  # nothing new: every step up to date
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Cached" not in again.stdout  # the first run's key had no outputs yet
+
+    gated = _mdslab(settings, "flow", "run", name, "-p", "max_quarantine_share=0")
+    assert gated.returncode == 1
+    lines = {line.split("│")[1].strip(): line for line in gated.stdout.splitlines() if line.startswith("│ ")}
+    assert "Cached" in lines["build_silver"] and "Cached" in lines["build_gold"]  # same table versions
+    assert "Failed" in lines["quality_gate"]
+    assert "score_fraud" not in gated.stdout and "index_rag" not in gated.stdout  # nothing ran on bad gold
+    assert "quarantine" in gated.stderr and "failed" in gated.stderr
+
+    rejected = _mdslab(settings, "flow", "run", name, "-p", "rows=5")
+    assert rejected.returncode == 2 and "simulate_rows" in rejected.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_airflow_up_serves_the_ui_and_stops_cleanly(services: Settings) -> None:
+    settings = services.model_copy(
+        update={"orchestration": services.orchestration.model_copy(update={"airflow_port": _free_port()})}
+    )
+    process = subprocess.Popen(
+        [MDSLAB, "airflow", "up"], env=os.environ | settings.environment(), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if "Airflow UI on" in line:
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert ready.wait(300), "".join(lines)
+        url = f"http://{settings.api.host}:{settings.orchestration.airflow_port}"
+        health = httpx.get(f"{url}/api/v2/monitor/health", timeout=10).json()
+        assert health["metadatabase"]["status"] == "healthy"
+        assert health["scheduler"]["status"] == "healthy"
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert any("airflow" in " ".join(c.cmdline()) for c in children)
+        passwords = next(line.split(" in ", 1)[1].strip() for line in lines if line.startswith("user admin"))
+        assert "admin" in json.loads(Path(passwords).read_text())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(120)
+    assert code == 0, "".join(lines)
+    assert "Airflow stopped" in "".join(lines)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
