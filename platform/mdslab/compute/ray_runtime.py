@@ -15,7 +15,10 @@ import ray
 from ray.util.debug import log_once
 
 from mdslab.compute.java import find_java_home, java_env
+from mdslab.services.ports import port_in_use
 from mdslab.settings import ComputeSettings
+
+log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 
@@ -44,6 +47,7 @@ def ensure_ray(settings: ComputeSettings) -> None:
         else:
             env_vars = {**java_env(find_java_home(settings.java_home)), "PYSPARK_PYTHON": sys.executable}
             ray.init(
+                _metrics_export_port=_metrics_port(settings.ray_metrics_port),
                 num_cpus=settings.local_ray_cpus,
                 object_store_memory=settings.ray_object_store_mb * 1024 * 1024,
                 include_dashboard=False,
@@ -52,6 +56,16 @@ def ensure_ray(settings: ComputeSettings) -> None:
                 runtime_env={"env_vars": env_vars},
             )
         _quiet_ray_data()
+
+
+def _metrics_port(wanted: int) -> int | None:
+    """``wanted`` if free: a second local Ray on a taken metrics port never finishes starting."""
+    if not wanted:
+        return None
+    if port_in_use("127.0.0.1", wanted):
+        log.warning("Ray metrics port %d is taken (another local Ray?): this Ray serves them on a random port", wanted)
+        return None
+    return wanted
 
 
 def shutdown_ray() -> None:
