@@ -11,6 +11,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Request, status
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel, ConfigDict, Field
 
 from mdslab.settings import Settings
@@ -45,6 +46,18 @@ class Prediction(BaseModel):
     model: str = Field(description="Registered model name.")
     version: int = Field(description="The champion version that scored the rows.")
     scores: list[float] = Field(description="Fraud probability per row, in request order.")
+
+
+class ModelMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.latency = Histogram(
+            "mdslab_model_predict_duration_seconds",
+            "Time the champion takes to score one request's rows (model only, without HTTP), by model.",
+            ["model"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=registry,
+        )
+        self.rows = Counter("mdslab_model_scored_rows", "Rows scored online, by model.", ["model"], registry=registry)
 
 
 class ChampionCache:
@@ -106,7 +119,11 @@ def models_router() -> APIRouter:
         except MdslabError as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "30"}) from None
         frame = pd.DataFrame([row.model_dump(mode="json") for row in rows])
+        metrics: ModelMetrics = request.app.state.model_metrics
+        started = time.perf_counter()
         scores = model.predict_proba(frame)[:, 1]
+        metrics.latency.labels("fraud").observe(time.perf_counter() - started)
+        metrics.rows.labels("fraud").inc(len(scores))
         return Prediction(model=cache.name, version=version, scores=[float(s) for s in scores])
 
     return router

@@ -84,15 +84,22 @@ def _step_record(lake: Lakehouse, table: str) -> tuple[dict[str, int], list[str]
     return {}, after
 
 
-def _gold_checks(lake: Lakehouse, table: str) -> list[QualityCheck]:
-    if not lake.exists(table) or lake.row_count(table) == 0:
-        return [QualityCheck("present", table, False, "missing or empty: run `mdslab pipeline run`")]
-    checks = [QualityCheck("present", table, True, f"{lake.row_count(table):,} rows")]
+def freshness(lake: Lakehouse, table: str) -> tuple[dict[str, int], list[str]]:
+    """The input versions ``table`` was built from, and why it no longer matches them ([] if fresh):
+    an input has a newer version, or something other than its step changed the table afterwards."""
     inputs, changed_after = _step_record(lake, table)
     stale = {name: (built, lake.version(name)) for name, built in inputs.items() if built != lake.version(name)}
     problems = [f"built from {name} v{built}, which is now v{now}" for name, (built, now) in stale.items()]
     if changed_after:
         problems.append(f"changed outside the pipeline since it built it ({', '.join(changed_after)})")
+    return inputs, problems
+
+
+def _gold_checks(lake: Lakehouse, table: str) -> list[QualityCheck]:
+    if not lake.exists(table) or lake.row_count(table) == 0:
+        return [QualityCheck("present", table, False, "missing or empty: run `mdslab pipeline run`")]
+    checks = [QualityCheck("present", table, True, f"{lake.row_count(table):,} rows")]
+    inputs, problems = freshness(lake, table)
     checks.append(
         QualityCheck(
             "fresh", table, not problems, "; ".join(problems) or "built from the current version of every input"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
+from mdslab.workloads.pipeline import runlog
 from mdslab.workloads.pipeline.framework import PipelineContext, SparkProvider, StepResult, run_step
 from mdslab.workloads.pipeline.steps import select_steps
 from mdslab.workloads.tables import build_registry
@@ -44,7 +45,14 @@ def run_pipeline(
     try:
         for index, step in enumerate(selected):
             on_step(step.name, index, len(selected))
-            results.append(run_step(ctx, step, force=force))
+            step_started = time.perf_counter()
+            try:
+                result = run_step(ctx, step, force=force)
+            except Exception as exc:
+                runlog.record_failure(settings.postgres, step.name, step.layer, time.perf_counter() - step_started, exc)
+                raise
+            runlog.record_result(settings.postgres, step.layer, result)
+            results.append(result)
     finally:
         if spark is None:
             provider.close()

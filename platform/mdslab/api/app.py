@@ -25,10 +25,13 @@ from mdslab.eventbus import EventPublisher
 from mdslab.llm.chain import LazyChain
 from mdslab.llm.gateway import Gateway, GatewayMetrics, gateway_router
 from mdslab.llm.routes import RagMetrics, rag_router
-from mdslab.ml.serving import ChampionCache, models_router
+from mdslab.ml.serving import ChampionCache, ModelMetrics, models_router
 from mdslab.settings import Settings
+from mdslab.telemetry import register_process_metrics
 from mdslab.workloads.ingestion.events import Topics
 from mdslab.workloads.ingestion.routes import IngestMetrics, contract_schemas, ingest_router, require_api_key
+from mdslab.workloads.lake_metrics import LakeCollector
+from mdslab.workloads.pipeline.runner import lakehouse
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -120,6 +123,8 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
     )
     registry = CollectorRegistry()
     http = HttpMetrics(registry)
+    registry.register(LakeCollector(lakehouse(settings), settings.postgres))
+    register_process_metrics(registry)
     app.state.api_settings = settings.api
     app.state.ingest_metrics = IngestMetrics(registry)
     if publisher is not None:
@@ -156,6 +161,7 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
 
     app.include_router(ingest_router(settings.api, Topics(settings.kafka.topic_prefix)))
     app.state.fraud_champion = ChampionCache(settings, "fraud")
+    app.state.model_metrics = ModelMetrics(registry)
     app.include_router(models_router(), dependencies=[Depends(require_api_key)])
     app.state.rag_chain = LazyChain(settings)
     app.state.rag_metrics = RagMetrics(registry)

@@ -59,11 +59,13 @@ def stream(
     """
     from prometheus_client import CollectorRegistry, start_http_server
 
+    from mdslab.telemetry import register_process_metrics
     from mdslab.workloads.ingestion.consumer import StreamConsumer, StreamMetrics
     from mdslab.workloads.pipeline.runner import lakehouse
 
     current = settings()
     registry = CollectorRegistry()
+    register_process_metrics(registry)
     port = current.stream.metrics_port if metrics_port is None else metrics_port
     if port:
         start_http_server(port, addr=current.api.host, registry=registry)

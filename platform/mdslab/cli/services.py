@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -87,12 +87,89 @@ def down() -> None:
 
 @one_line_errors
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
-    """Health of every service endpoint (and the processes, for the embedded profile)."""
-    reports = embedded.status(settings())
+    """Health of every service endpoint (and the processes, for the embedded profile), then the key
+    figures: the API and the consumer (lag per topic), tables per layer, stale gold, each step's last run."""
+    current = settings()
+    reports = embedded.status(current)
+    healthy = all(report.healthy for report in reports)
+    figures = _figures(current) if healthy else None
     if as_json:
-        console.print_json(json.dumps([report.__dict__ for report in reports]))
+        typer.echo(json.dumps({"services": [r.__dict__ for r in reports], "figures": figures}, indent=2, default=str))
     else:
         _print_reports(reports)
-    if not all(report.healthy for report in reports):
+        if figures is not None:
+            _print_figures(figures)
+    if not healthy:
         console.print("Some services are down: `mdslab up` starts the embedded ones.", style="yellow")
         raise typer.Exit(1)
+
+
+def _scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]] | None:
+    """Samples by name from a /metrics endpoint; None when nothing answers there."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = httpx.get(url, timeout=2).text
+    except httpx.HTTPError:
+        return None
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples
+
+
+def _figures(current: Settings) -> dict[str, Any]:
+    from mdslab.workloads.lake_metrics import take_snapshot
+    from mdslab.workloads.pipeline.runner import lakehouse
+
+    host = current.api.host
+    api = _scrape(f"http://{host}:{current.api.port}/metrics")
+    consumer = _scrape(f"http://{host}:{current.stream.metrics_port}/metrics") if current.stream.metrics_port else None
+    lag: dict[str, float] = {}
+    for labels, value in (consumer or {}).get("mdslab_stream_consumer_lag", []):
+        lag[labels["topic"]] = lag.get(labels["topic"], 0.0) + value
+    requests = sum(v for _, v in (api or {}).get("mdslab_api_requests_total", []))
+    snap = take_snapshot(lakehouse(current), current.postgres)
+    layers: dict[str, dict[str, int]] = {}
+    for info in snap.tables:
+        if info.version is not None:
+            layer = layers.setdefault(str(info.layer), {"tables": 0, "rows": 0})
+            layer["tables"] += 1
+            layer["rows"] += info.rows
+    return {
+        "api": {"url": f"http://{host}:{current.api.port}", "up": api is not None, "requests": int(requests)},
+        "consumer": {"up": consumer is not None, "lag_by_topic": lag},
+        "layers": layers,
+        "stale_gold": {name: reasons for name, reasons in snap.stale_gold.items() if reasons},
+        "last_runs": [
+            {"step": r.step, "status": r.status, "finished_at": r.finished_at, "seconds": round(r.seconds, 1)}
+            for r in snap.last_runs
+        ],
+        "errors": snap.errors,
+    }
+
+
+def _print_figures(figures: dict[str, Any]) -> None:
+    from datetime import UTC, datetime
+
+    api, consumer = figures["api"], figures["consumer"]
+    api_line = f"API {api['url']}: " + (f"up, {api['requests']:,} requests served" if api["up"] else "not running")
+    lag = ", ".join(f"{topic} {value:,.0f}" for topic, value in consumer["lag_by_topic"].items()) or "none reported"
+    console.print(api_line, highlight=False)
+    console.print(f"consumer: {'up, lag ' + lag if consumer['up'] else 'not running'}", highlight=False)
+    layers = ", ".join(f"{name} {v['tables']} tables / {v['rows']:,} rows" for name, v in figures["layers"].items())
+    console.print(f"lake: {layers or 'empty'}", highlight=False)
+    for name, reasons in figures["stale_gold"].items():
+        console.print(f"[yellow]stale[/] {name}: {'; '.join(reasons)}", highlight=False)
+    if figures["last_runs"]:
+        table = Table("step", "last run", "ago", "seconds", title_justify="left")
+        now = datetime.now(UTC)
+        for run in figures["last_runs"]:
+            colour = "red" if run["status"] == "failed" else "green"
+            ago = int((now - run["finished_at"]).total_seconds())
+            table.add_row(run["step"], f"[{colour}]{run['status']}[/]", f"{ago // 60} min", f"{run['seconds']}")
+        console.print(table)
+    for error in figures["errors"]:
+        console.print(f"could not read {error}", style="yellow", highlight=False)
