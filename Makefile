@@ -9,10 +9,10 @@ VENV := $(CURDIR)/.venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup demo test test-all lint format bench up down status clean help
+.PHONY: setup demo test test-all system-deps lint format bench up down status clean help
 
 help:  ## List the targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(UV):
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -27,10 +27,13 @@ setup: $(VENV)/.synced  ## Create .venv from the lock file
 demo: setup  ## Start the embedded services and run the main job (simulate -> bronze -> silver -> gold)
 	$(VENV)/bin/mdslab demo $(ARGS)
 
-test: lint  ## Lint, then run the test suite (real services, Spark on Ray; slow suites excluded)
+test: lint system-deps  ## Lint, then run the test suite (real services, Spark on Ray, Prometheus; slow suites excluded)
 	UV=$(UV) $(VENV)/bin/python -m pytest -m "not slow" $(ARGS)
 
-test-all: setup  ## Run every test, slow ones included
+system-deps:  ## Prometheus and nix-instantiate for the tests (apt-get when missing and root; or `nix develop`)
+	tools/system-deps.sh
+
+test-all: setup system-deps  ## Run every test, slow ones included
 	UV=$(UV) $(VENV)/bin/python -m pytest $(ARGS)
 
 lint: setup  ## ruff, formatting and mypy

@@ -17,7 +17,7 @@ from mdslab import database, objectstore
 from mdslab.services.ports import port_in_use
 from mdslab.settings import LakeSettings, Settings, load_settings
 
-SERVICE_PORTS = 16  # base .. base+8 internal, +10 S3, +11 Kafka, +12 PostgreSQL
+SERVICE_PORTS = 16  # base .. base+8 internal, +10 S3, +11 Kafka, +12 PostgreSQL, +13 Ray metrics
 
 
 # Below Linux's ephemeral port range (32768-60999), where client sockets take ports at random.
@@ -50,6 +50,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         "MDSLAB_S3__ENDPOINT_URL": f"http://127.0.0.1:{base + 10}",
         "MDSLAB_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{base + 11}",
         "MDSLAB_POSTGRES__PORT": str(base + 12),
+        "MDSLAB_COMPUTE__RAY_METRICS_PORT": str(base + 13),  # the run's Ray, scraped by the Prometheus test
     }
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
