@@ -18,5 +18,5 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $packages >/dev/null; }
     exit 0
 fi
-echo "missing programs from: $packages. Install them (Debian: sudo apt-get install $packages) or use \`nix develop\`." >&2
+echo "missing programs from: $packages. Install them (Debian: sudo apt-get install $packages) or use 'nix develop'." >&2
 exit 1
