@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
@@ -44,3 +45,28 @@ def register_process_metrics(registry: CollectorRegistry) -> None:
     default registry has them; ours start empty)."""
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
+
+
+def prometheus_config(
+    template: Path,
+    targets: dict[str, str],
+    *,
+    rules: Path,
+    scrape_interval: str | None = None,
+) -> dict[str, Any]:
+    """observability/prometheus/prometheus.yml with each named job's target replaced (job -> host:port)
+    and the rule file made absolute: one scrape config for the native run, `mdslab prometheus` and the
+    tests, whose processes listen on other ports."""
+    import yaml
+
+    config: dict[str, Any] = yaml.safe_load(template.read_text())
+    if scrape_interval is not None:
+        config["global"].update({"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval})
+    config["rule_files"] = [str(rules)]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    unknown = set(targets) - set(jobs)
+    if unknown:
+        raise ValueError(f"no scrape job named {', '.join(sorted(unknown))} in {template}")
+    for name, address in targets.items():
+        jobs[name]["static_configs"] = [{"targets": [address]}]
+    return config

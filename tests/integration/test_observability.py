@@ -9,10 +9,12 @@ call, a RAG question and a gateway completion. Prometheus (Debian's `prometheus`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -38,7 +40,7 @@ from mdslab.ml.score import score
 from mdslab.ml.tracking import configure
 from mdslab.ml.train import train_from_lake
 from mdslab.settings import Settings
-from mdslab.telemetry import register_process_metrics
+from mdslab.telemetry import prometheus_config, register_process_metrics
 from mdslab.workloads.ingestion.consumer import StreamConsumer, StreamMetrics
 from mdslab.workloads.ingestion.events import TRANSACTIONS, Topics
 from mdslab.workloads.ingestion.feed import feed_simulation
@@ -120,13 +122,12 @@ def _demo(settings: Settings, spark_provider: Any, api_url: str, metrics: Stream
 
 
 def _prometheus_config(tmp: Path, targets: dict[str, str], own: str) -> Path:
-    config = yaml.safe_load((OBSERVABILITY / "prometheus" / "prometheus.yml").read_text())
-    config["global"].update({"scrape_interval": "1s", "evaluation_interval": "1s"})
-    config["rule_files"] = [str(OBSERVABILITY / "prometheus" / "alerts.yml")]
-    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert {"mdslab-api", "mdslab-consumer", "ray", "prometheus"} <= set(jobs)
-    for name, address in {**targets, "prometheus": own}.items():
-        jobs[name]["static_configs"] = [{"targets": [address]}]
+    config = prometheus_config(
+        OBSERVABILITY / "prometheus" / "prometheus.yml",
+        {**targets, "prometheus": own},
+        rules=OBSERVABILITY / "prometheus" / "alerts.yml",
+        scrape_interval="1s",
+    )
     path = tmp / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -254,3 +255,31 @@ def test_a_failed_step_is_recorded_with_its_error(services: Settings) -> None:
         for sample in family.samples
     }
     assert failed == {"silver_transactions": 1.0}
+
+
+def test_mdslab_prometheus_runs_with_the_labs_rules_and_stops_on_ctrl_c(services: Settings) -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mdslab"), "prometheus", "--port", str(port)],
+        env=os.environ | services.environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/-/ready", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.5)
+        groups = httpx.get(f"http://127.0.0.1:{port}/api/v1/rules", timeout=10).json()["data"]["groups"]
+        assert {rule["name"] for group in groups for rule in group["rules"]} == {n for n, _ in alert_signals()}
+        scrape_urls: dict[str, str] = {}
+        while not scrape_urls and time.monotonic() < deadline:  # targets appear after the first discovery
+            targets = httpx.get(f"http://127.0.0.1:{port}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+            scrape_urls = {t["labels"]["job"]: t["scrapeUrl"] for t in targets}
+            time.sleep(0.5)
+        assert scrape_urls["ray"] == f"http://127.0.0.1:{services.compute.ray_metrics_port}/metrics"
+        assert scrape_urls["mdslab-api"] == f"http://{services.api.host}:{services.api.port}/metrics"
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(30)
+    assert code == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mdslab import __version__
-from mdslab.cli import contracts, ingest, lake, llm, ml, orchestration, pipeline, services
+from mdslab.cli import contracts, ingest, lake, llm, ml, observability, orchestration, pipeline, services
 
 app = typer.Typer(
     name="mdslab",
@@ -36,6 +36,7 @@ ml.run_app.command("llm")(llm.run_llm)
 app.add_typer(ml.run_app, name="run")
 app.add_typer(orchestration.airflow_app, name="airflow")
 app.add_typer(orchestration.flow_app, name="flow")
+app.command()(observability.prometheus)
 
 
 @app.callback(invoke_without_command=True)
