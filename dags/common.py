@@ -11,9 +11,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from mdslab.orchestration.tasks import NothingToDoError, Summary
 from mdslab.settings import Settings, load_settings
 from mdslab.workloads.pipeline.runner import lakehouse
-from mdslab.workloads.pipeline.steps import STEPS
 
-GOLD_TABLES = tuple(name for step in STEPS if step.layer == "gold" for name in step.outputs)
 SCORES_TABLE = "gold.fraud_scores"
 OWNER = "data-platform"
 

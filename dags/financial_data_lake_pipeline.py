@@ -27,9 +27,10 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 
-from mdslab.dags.common import GOLD_TABLES, OWNER, SCORES_TABLE, run_task, table_asset
+from mdslab.dags.common import OWNER, SCORES_TABLE, run_task, table_asset
 from mdslab.orchestration import tasks
 from mdslab.settings import load_settings
+from mdslab.workloads.quality import GOLD_TABLES
 
 SETTINGS = load_settings()
 GOLD_ASSETS = [table_asset(SETTINGS, table) for table in GOLD_TABLES]

@@ -15,8 +15,9 @@ import duckdb
 from mdslab.errors import MdslabError
 from mdslab.lakehouse import Lakehouse
 from mdslab.lakehouse.tables import METADATA_KEY
+from mdslab.workloads.pipeline.steps import STEPS
 
-GOLD_TABLES = ("gold.daily_spend", "gold.fraud_features", "gold.claims_monthly", "gold.claims_features")
+GOLD_TABLES = tuple(name for step in STEPS if step.layer == "gold" for name in step.outputs)
 # gold table -> (silver table, SQL over the gold rows that must equal the silver row count)
 RECONCILIATIONS = {
     "gold.daily_spend": ("silver.transactions", "SELECT coalesce(sum(txn_count), 0) FROM rows"),

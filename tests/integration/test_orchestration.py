@@ -32,14 +32,13 @@ from mdslab.workloads.ingestion.events import Topics
 from mdslab.workloads.ingestion.feed import feed_simulation
 from mdslab.workloads.ingestion.sender import KafkaTarget
 from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
-from mdslab.workloads.pipeline.steps import STEPS
+from mdslab.workloads.quality import GOLD_TABLES
 from mdslab.workloads.simulator import SimulationConfig, simulate
 from tests.conftest import fresh_lake, own_topics
 
 pytestmark = pytest.mark.integration
 
 ROWS, SEED = 3000, 11
-GOLD_TABLES = [name for step in STEPS if step.layer == "gold" for name in step.outputs]
 MDSLAB = str(Path(sys.executable).parent / "mdslab")
 
 

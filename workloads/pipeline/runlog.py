@@ -72,11 +72,16 @@ def record_failure(pg: PostgresSettings, step: str, layer: str, seconds: float, 
     _write(pg, (step, layer, "failed", seconds, 0, "{}", f"{type(error).__name__}: {error}"[:2000]))
 
 
+def _has_log(conn: psycopg.Connection) -> bool:
+    """Whether any step run was recorded (the table comes with the first record)."""
+    found = conn.execute("SELECT to_regclass('ops.step_runs')").fetchone()
+    return found is not None and found[0] is not None
+
+
 def latest_runs(pg: PostgresSettings) -> list[StepRun]:
     """The last run of every step (any status), newest first; [] before the first run."""
     with database.connect(pg) as conn:
-        exists = conn.execute("SELECT to_regclass('ops.step_runs')").fetchone()
-        if exists is None or exists[0] is None:
+        if not _has_log(conn):
             return []
         rows = conn.execute(
             "SELECT DISTINCT ON (step) step, layer, status, finished_at, seconds, rows_in, rows_out, error "
@@ -99,8 +104,7 @@ class StepTotals:
 def step_totals(pg: PostgresSettings) -> list[StepTotals]:
     """Per step: run counts by status, when it last succeeded and the rows of its last build."""
     with database.connect(pg) as conn:
-        exists = conn.execute("SELECT to_regclass('ops.step_runs')").fetchone()
-        if exists is None or exists[0] is None:
+        if not _has_log(conn):
             return []
         counts = conn.execute(
             "SELECT step, max(layer), status, count(*) FROM ops.step_runs GROUP BY step, status"
