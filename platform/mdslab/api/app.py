@@ -157,7 +157,9 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        # in the thread pool: the lake collector's snapshot (every 30 s) reads Delta logs for ~1 s
+        body = await run_in_threadpool(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(ingest_router(settings.api, Topics(settings.kafka.topic_prefix)))
     app.state.fraud_champion = ChampionCache(settings, "fraud")
