@@ -177,9 +177,11 @@ def _wait_for_scrapes(url: str, jobs: set[str], timeout_s: float = 120.0) -> Non
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            active = httpx.get(f"{url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
-        except httpx.HTTPError:
-            active = []
+            response = httpx.get(f"{url}/api/v1/targets", timeout=5)
+        except httpx.HTTPError:  # not listening yet
+            response = None
+        # while starting, Prometheus answers 503 with a plain-text body
+        active = response.json()["data"]["activeTargets"] if response is not None and response.is_success else []
         up = {t["labels"]["job"] for t in active if t["health"] == "up"}
         if jobs <= up:
             time.sleep(6)
