@@ -7,8 +7,11 @@ developer's own `mdslab up` stack. Tests that write tables get their own buckets
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,15 +40,21 @@ def _free_base() -> int:
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def services() -> Iterator[Settings]:
     """Real SeaweedFS, Tansu and PostgreSQL, started once for the whole run (environment set too, so
-    CLI commands invoked in tests see the same stack)."""
+    CLI commands invoked in tests see the same stack).
+
+    The state dir is not under pytest's temporary root: every pytest session resets that root to mode
+    0700, and PostgreSQL (run as the unprivileged `pgserver` account when we are root) then loses its
+    data directory mid-run whenever a second test session starts on the machine (seen: PANIC, all tests
+    after it failing)."""
     from mdslab.cli.services import ensure_services
     from mdslab.services import embedded
 
     base = _free_base()
+    state_dir = Path(tempfile.mkdtemp(prefix="mdslab-test-state-"))
     env = {
-        "MDSLAB_STATE_DIR": str(tmp_path_factory.mktemp("mdslab-state")),
+        "MDSLAB_STATE_DIR": str(state_dir),
         "MDSLAB_EMBEDDED__PORT_BASE": str(base),
         "MDSLAB_S3__ENDPOINT_URL": f"http://127.0.0.1:{base + 10}",
         "MDSLAB_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{base + 11}",
@@ -61,6 +70,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         yield settings
     finally:
         embedded.down(settings)
+        shutil.rmtree(state_dir, ignore_errors=True)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
