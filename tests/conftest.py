@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -122,6 +123,21 @@ def own_topics(settings: Settings, **stream: Any) -> Settings:
     )
     ensure_resources(settings)
     return settings
+
+
+def whole_lab(services: Settings, prefix: str) -> Settings:
+    """A fresh lake with its own topics and its own registered-model names: for tests that run the
+    whole pipeline (stream, Spark, training, scoring) without seeing each other's data or champions."""
+    settings = own_topics(fresh_lake(services, prefix))
+    tag = settings.lake.raw_bucket.removesuffix("-raw")
+    return settings.model_copy(update={"ml": settings.ml.model_copy(update={"registry_prefix": f"{tag}-"})})
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

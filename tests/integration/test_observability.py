@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -50,7 +49,7 @@ from mdslab.workloads.pipeline.runlog import latest_runs
 from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
 from mdslab.workloads.quality import GOLD_TABLES
 from mdslab.workloads.simulator import SimulationConfig, simulate
-from tests.conftest import fresh_lake, own_topics, valid_transaction
+from tests.conftest import free_port, fresh_lake, valid_transaction, whole_lab
 
 pytestmark = pytest.mark.integration
 
@@ -58,12 +57,6 @@ ROOT = Path(__file__).resolve().parents[2]
 OBSERVABILITY = ROOT / "observability"
 COMPARISON = re.compile(r"\s*(>|<|==|!=|>=|<=)\s*[-+]?[0-9.]+(e[-+]?[0-9]+)?\s*$")
 CADVISOR = "container_"  # cAdvisor's metrics: nothing here runs containers (see the issue note)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def dashboard_exprs() -> list[tuple[str, str]]:
@@ -137,20 +130,18 @@ def _prometheus_config(tmp: Path, targets: dict[str, str], own: str) -> Path:
 def scraped(services: Settings, spark_provider: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
     binary = shutil.which("prometheus")
     assert binary, "Prometheus is not installed: `apt-get install prometheus` (what .ci/run does) or `nix develop`"
-    settings = own_topics(fresh_lake(services, "m"))
-    tag = settings.lake.raw_bucket.removesuffix("-raw")
-    settings = settings.model_copy(update={"ml": settings.ml.model_copy(update={"registry_prefix": f"{tag}-"})})
+    settings = whole_lab(services, "m")
     registry = CollectorRegistry()
     register_process_metrics(registry)
     metrics = StreamMetrics(registry)
-    consumer_port = _free_port()
+    consumer_port = free_port()
     server, _thread = start_http_server(consumer_port, addr="127.0.0.1", registry=registry)
     tmp = tmp_path_factory.mktemp("prometheus")
     process = None
     try:
         with background_server(create_app(settings)) as api_url:
             _demo(settings, spark_provider, api_url, metrics)
-            own = f"127.0.0.1:{_free_port()}"
+            own = f"127.0.0.1:{free_port()}"
             targets = {
                 "mdslab-api": api_url.removeprefix("http://"),
                 "mdslab-consumer": f"127.0.0.1:{consumer_port}",
@@ -260,7 +251,7 @@ def test_a_failed_step_is_recorded_with_its_error(services: Settings) -> None:
 
 
 def test_mdslab_prometheus_runs_with_the_labs_rules_and_stops_on_ctrl_c(services: Settings) -> None:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "mdslab"), "prometheus", "--port", str(port)],
         env=os.environ | services.environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,18 +33,12 @@ from mdslab.workloads.ingestion.sender import KafkaTarget
 from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
 from mdslab.workloads.quality import GOLD_TABLES
 from mdslab.workloads.simulator import SimulationConfig, simulate
-from tests.conftest import fresh_lake, own_topics
+from tests.conftest import free_port, whole_lab
 
 pytestmark = pytest.mark.integration
 
 ROWS, SEED = 3000, 11
 MDSLAB = str(Path(sys.executable).parent / "mdslab")
-
-
-def _lake(services: Settings, prefix: str) -> Settings:
-    settings = own_topics(fresh_lake(services, prefix))
-    tag = settings.lake.raw_bucket.removesuffix("-raw")
-    return settings.model_copy(update={"ml": settings.ml.model_copy(update={"registry_prefix": f"{tag}-"})})
 
 
 def _mdslab(settings: Settings, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -79,7 +72,7 @@ class Baseline:
 @pytest.fixture(scope="module")
 def baseline(services: Settings, spark_provider: Any) -> Baseline:
     """The same simulation sent to Kafka, consumed into bronze and built by the library pipeline."""
-    settings = _lake(services, "ob")
+    settings = whole_lab(services, "ob")
     lake = lakehouse(settings)
     publisher = EventPublisher(settings.kafka, client_id="test-simulator")
     target = KafkaTarget(publisher, Topics(settings.kafka.topic_prefix))
@@ -95,7 +88,7 @@ def baseline(services: Settings, spark_provider: Any) -> Baseline:
 def test_the_airflow_dag_builds_the_same_gold_and_its_gate_stops_the_consumers(
     services: Settings, baseline: Baseline
 ) -> None:
-    settings = _lake(services, "oa")
+    settings = whole_lab(services, "oa")
     conf = json.dumps({"simulate_rows": ROWS, "seed": SEED})
 
     first = _mdslab(settings, "airflow", "test", DAG_ID, "--conf", conf)
@@ -127,7 +120,7 @@ def test_the_airflow_dag_builds_the_same_gold_and_its_gate_stops_the_consumers(
 def test_the_prefect_flow_builds_the_same_gold_caches_by_table_versions_and_gates(
     services: Settings, baseline: Baseline
 ) -> None:
-    settings = _lake(services, "of")
+    settings = whole_lab(services, "of")
     name = "financial-data-lake-pipeline"
 
     first = _mdslab(settings, "flow", "run", name, "-p", f"simulate_rows={ROWS}", "-p", f"seed={SEED}")
@@ -151,15 +144,9 @@ def test_the_prefect_flow_builds_the_same_gold_caches_by_table_versions_and_gate
     assert rejected.returncode == 2 and "simulate_rows" in rejected.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_airflow_up_serves_the_ui_and_stops_cleanly(services: Settings) -> None:
     settings = services.model_copy(
-        update={"orchestration": services.orchestration.model_copy(update={"airflow_port": _free_port()})}
+        update={"orchestration": services.orchestration.model_copy(update={"airflow_port": free_port()})}
     )
     process = subprocess.Popen(
         [MDSLAB, "airflow", "up"], env=os.environ | settings.environment(), stdout=subprocess.PIPE,
