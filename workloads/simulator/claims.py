@@ -66,6 +66,11 @@ def claim_frame(world: World, n: int, rng: np.random.Generator) -> Frame:
     """``n`` claims in arrival order (reported time plus a little jitter)."""
     policies, cities = world.policies, world.cities
     active = np.flatnonzero(policies.active)
+    if n and not len(active):
+        raise ValueError(
+            f"no policy of the simulated world covers {world.config.start:%Y-%m-%d} plus {world.config.days} days: "
+            "its annual policies have run out (renewals are not simulated); start a new lab or a new world"
+        )
     frequency = np.array([CLAIMS_PER_POLICY_YEAR[PRODUCTS[p]] for p in policies.product[active]])
     policy = active[weighted_choice(frequency, n, rng)]
     claim_type = _claim_types(policies.product[policy], rng)
@@ -99,7 +104,8 @@ def claim_frame(world: World, n: int, rng: np.random.Generator) -> Frame:
         "deductible": policies.table.column("deductible").to_numpy()[policy],
     }
     frame = take(frame, arrival_order(reported_us, rng, late_share=0.01))
-    frame["claim"] = np.arange(1, n + 1)
+    first = world.config.first_claim
+    frame["claim"] = np.arange(first, first + n)
     facts = ClaimFacts(
         claim_type=tuple(CLAIM_TYPES[t] for t in frame["claim_type"]),
         status=tuple(STATUSES[s] for s in frame["status"]),

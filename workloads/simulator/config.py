@@ -18,6 +18,7 @@ MAX_TRANSACTIONS = 50_000_000  # keeps every Arrow string column under 2 GiB (32
 MAX_CUSTOMERS = 5_000_000  # ids are 'C' + 7 digits, and unknown references need free ids above
 MAX_MERCHANTS = 500_000  # ids are 'M' + 6 digits
 MAX_POLICIES = 5_000_000  # ids are 'P' + 7 digits
+MAX_CLAIM_NUMBER = 99_999_999  # ids are 'CL' + 8 digits
 
 
 class DefectKind(StrEnum):
@@ -52,6 +53,27 @@ class DefectMix:
 
 
 @dataclass(frozen=True)
+class WorldSpec:
+    """The simulated world a lab keeps: who the customers, merchants and policies are.
+
+    It is fixed by a lab's first simulation and handed to every later one, so that a continuation
+    sends new events about the *same* world instead of redrawing (and so silently rewriting) its
+    reference data. ``start`` and ``days`` are the first window's, which the policy terms hang on.
+    """
+
+    seed: int
+    start: datetime
+    days: int
+    customers: int
+    merchants: int
+    policies: int
+
+    def rng(self, stream: str) -> np.random.Generator:
+        """A generator for one part of the world, independent of which run asks for it."""
+        return np.random.default_rng([self.seed, zlib.crc32(stream.encode())])
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     """Sizes and knobs of one simulation run.
 
@@ -71,6 +93,9 @@ class SimulationConfig:
     customers: int | None = None
     merchants: int | None = None
     policies: int | None = None
+    run: int = 0
+    world_spec: WorldSpec | None = None
+    first_claim: int = 1  # claims are numbered on from the earlier runs' (claim ids stay unique in a lab)
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:
@@ -85,21 +110,37 @@ class SimulationConfig:
             (100 <= self.n_customers <= MAX_CUSTOMERS, f"customers in [100, {MAX_CUSTOMERS}]"),
             (150 <= self.n_merchants <= MAX_MERCHANTS, f"merchants in [150, {MAX_MERCHANTS}]"),
             (50 <= self.n_policies <= MAX_POLICIES, f"policies in [50, {MAX_POLICIES}]"),
+            (self.run >= 0, "run >= 0"),
+            (self.run == 0 or self.world_spec is not None, "a world_spec for a continuation (run > 0)"),
+            (1 <= self.first_claim <= MAX_CLAIM_NUMBER - self.n_claims, f"claim numbers within 1..{MAX_CLAIM_NUMBER}"),
         ]
         failed = [rule for ok, rule in checks if not ok]
         if failed:
             raise ValueError(f"invalid SimulationConfig: expected {'; '.join(failed)}")
 
     @property
+    def world(self) -> WorldSpec:
+        """The world this run's events happen in: the given one, or this run's own (a first run)."""
+        if self.world_spec is not None:
+            return self.world_spec
+        return WorldSpec(self.seed, self.start, self.days, self.n_customers, self.n_merchants, self.n_policies)
+
+    @property
     def n_customers(self) -> int:
+        if self.world_spec is not None:
+            return self.world_spec.customers
         return self.customers if self.customers is not None else _clamp(self.transactions // 40, 200, 250_000)
 
     @property
     def n_merchants(self) -> int:
+        if self.world_spec is not None:
+            return self.world_spec.merchants
         return self.merchants if self.merchants is not None else _clamp(self.transactions // 100, 250, 50_000)
 
     @property
     def n_policies(self) -> int:
+        if self.world_spec is not None:
+            return self.world_spec.policies
         return self.policies if self.policies is not None else round(self.n_customers * 0.9)
 
     @property
@@ -107,8 +148,10 @@ class SimulationConfig:
         return round(self.transactions * self.claims_per_1k_transactions / 1_000)
 
     def rng(self, stream: str) -> np.random.Generator:
-        """A generator for one named part of the simulation, independent of the other parts."""
-        return np.random.default_rng([self.seed, zlib.crc32(stream.encode())])
+        """A generator for one named part of this run's events, independent of the other parts; a
+        continuation (``run`` > 0) draws new ones, so its event ids and times are its own."""
+        entropy = [self.seed, zlib.crc32(stream.encode())]
+        return np.random.default_rng([*entropy, self.run] if self.run else entropy)
 
 
 def _clamp(value: int, low: int, high: int) -> int:

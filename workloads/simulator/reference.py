@@ -88,8 +88,9 @@ def _jitter(
 
 
 def make_customers(config: SimulationConfig, cities: CityTable) -> Customers:
-    rng = config.rng("customers")
-    n = config.n_customers
+    world = config.world
+    rng = world.rng("customers")
+    n = world.customers
     city = weighted_choice(cities.weight, n, rng)
     segment = weighted_choice(np.array([0.75, 0.17, 0.08]), n, rng)
     language = [LANGUAGE_BY_COUNTRY[CITIES[c].country] for c in city]
@@ -101,7 +102,7 @@ def make_customers(config: SimulationConfig, cities: CityTable) -> Customers:
         f"{plain[f]}.{plain[s]}{i}@{EMAIL_DOMAINS[d]}"
         for i, (f, s, d) in enumerate(zip(first, last, domain, strict=True))
     ]
-    start_day = epoch_day(config.start.date())
+    start_day = epoch_day(world.start.date())
     signup = rng.integers(epoch_day(date(2012, 1, 1)), start_day - 1, n)
     home_lat = _jitter(cities.lat[city], 6.0, rng)
     home_lon = _jitter(cities.lon[city], 6.0, rng, longitude_of=cities.lat[city])
@@ -135,8 +136,8 @@ def make_customers(config: SimulationConfig, cities: CityTable) -> Customers:
 
 
 def make_merchants(config: SimulationConfig, cities: CityTable) -> Merchants:
-    rng = config.rng("merchants")
-    n = config.n_merchants
+    rng = config.world.rng("merchants")
+    n = config.world.merchants
     n_online = max(MIN_ONLINE_MERCHANTS, round(n * ONLINE_MERCHANT_SHARE))
     n_physical = n - n_online
     is_online = np.zeros(n, dtype=bool)
@@ -196,14 +197,15 @@ PRODUCT_TERMS: dict[Product, tuple[float, float, float, tuple[float, ...], tuple
 
 
 def make_policies(config: SimulationConfig, customers: Customers, cities: CityTable) -> Policies:
-    rng = config.rng("policies")
-    n = config.n_policies
-    holder = rng.integers(0, config.n_customers, n)
+    world = config.world
+    rng = world.rng("policies")
+    n = world.policies
+    holder = rng.integers(0, world.customers, n)
     product = weighted_choice(np.array([PRODUCT_TERMS[p][0] for p in PRODUCTS]), n, rng)
-    window_day = epoch_day(config.start.date())
+    window_day = epoch_day(world.start.date())
     is_life = product == PRODUCTS.index(Product.LIFE)
     lapsed = (rng.random(n) < 0.12) & ~is_life
-    start = rng.integers(window_day + config.days - 364, window_day - 35, n)
+    start = rng.integers(window_day + world.days - 364, window_day - 35, n)
     start[lapsed] = rng.integers(window_day - 3 * 365, window_day - 400, int(lapsed.sum()))
     start[is_life] = rng.integers(window_day - 15 * 365, window_day - 35, int(is_life.sum()))
     end = np.where(is_life, start + 20 * 365, start + 364)
@@ -230,6 +232,10 @@ def make_policies(config: SimulationConfig, customers: Customers, cities: CityTa
             "deductible": pa.array(deductible),
         }
     )
-    covered_from = window_day - 31
-    active = (start <= covered_from) & (end >= window_day + config.days)
-    return Policies(table, holder, product, start, end, coverage, active)
+    return Policies(table, holder, product, start, end, coverage, active_in(start, end, config))
+
+
+def active_in(start: IntArray, end: IntArray, config: SimulationConfig) -> BoolArray:
+    """Policies covering the run's whole window and the 30 days before it (claims come from these)."""
+    window_day = epoch_day(config.start.date())
+    return (start <= window_day - 31) & (end >= window_day + config.days)
