@@ -106,17 +106,17 @@ def claim_document(row: dict[str, Any], *, version: int | None, scope: str = TAB
 
 def claim_documents(lake: Lakehouse) -> list[SourceDocument]:
     """One document per claim: who, what, how much, status, and the adjuster's notes verbatim."""
-    if not lake.exists(CLAIMS_TABLE):
+    version = lake.current_version(CLAIMS_TABLE)  # what the quality gate published, not the latest build
+    if version is None:
         return []
-    version = lake.version(CLAIMS_TABLE)
     rows = lake.read_table(CLAIMS_TABLE, version=version, columns=CLAIM_COLUMNS).to_pylist()
     return [claim_document(row, version=version) for row in rows]
 
 
 def _read(lake: Lakehouse, name: str) -> tuple[pa.Table | None, int | None]:
-    if not lake.exists(name):
+    version = lake.current_version(name)
+    if version is None:
         return None, None
-    version = lake.version(name)
     return lake.read_table(name, version=version), version
 
 
@@ -252,7 +252,7 @@ def catalog_documents(lake: Lakehouse) -> list[SourceDocument]:
                 kind=Kind.TABLE,
                 text=text,
                 source_table=spec.name,
-                table_version=lake.version(spec.name) if lake.exists(spec.name) else None,
+                table_version=lake.current_version(spec.name),
                 row_key=spec.name,
             )
         )

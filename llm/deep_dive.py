@@ -24,9 +24,11 @@ from mdslab.settings import Settings
 from mdslab.workloads.batch_drop import drop_batch
 from mdslab.workloads.pipeline.framework import SparkProvider
 from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
-from mdslab.workloads.simulator import SimulationConfig, simulate
+from mdslab.workloads.simulation_runs import next_run
+from mdslab.workloads.simulator import simulate
 
-RAG_INPUT_STEPS = ["reference", "silver_transactions", "silver_claims", "gold_daily_spend"]
+# gold_claims_monthly too: the gate publishes silver.claims (which the corpus reads) with the gold built from it
+RAG_INPUT_STEPS = ["reference", "silver_transactions", "silver_claims", "gold_daily_spend", "gold_claims_monthly"]
 EXAMPLE_QUESTION = "Which claims were referred to the special investigations unit because receipts looked altered?"
 
 
@@ -55,7 +57,8 @@ def ensure_curated_tables(
     lake = lakehouse(settings)
     if not lake.exists("bronze.claims"):
         on_progress(f"no claims in the lake yet: simulating {rows:,} transactions and their claims")
-        drop_batch(settings, lake, simulate(SimulationConfig(transactions=rows, seed=seed)))
+        planned = next_run(settings.postgres, transactions=rows, seed=seed, reuse_same=True)
+        drop_batch(settings, lake, simulate(planned.config))
     provider = spark or SparkProvider(settings)
     try:
         run_pipeline(

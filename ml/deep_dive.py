@@ -21,7 +21,8 @@ from mdslab.settings import Settings
 from mdslab.workloads.batch_drop import drop_batch
 from mdslab.workloads.pipeline.framework import SparkProvider
 from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
-from mdslab.workloads.simulator import SimulationConfig, simulate
+from mdslab.workloads.simulation_runs import next_run
+from mdslab.workloads.simulator import simulate
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ def run_ml(
     try:
         if not lake.exists(FRAUD.table):
             on_progress(f"no {FRAUD.table} yet: simulating {rows:,} transactions and landing them")
-            drop_batch(settings, lake, simulate(SimulationConfig(transactions=rows, seed=seed)))
+            planned = next_run(settings.postgres, transactions=rows, seed=seed, reuse_same=True)
+            drop_batch(settings, lake, simulate(planned.config))
         on_progress("bringing gold up to date (pipeline steps whose inputs changed)")
         run_pipeline(
             settings,

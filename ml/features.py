@@ -95,12 +95,15 @@ class TrainingFrame:
 
 
 def load_frame(lake: Lakehouse, spark: SparkProvider, spec: ModelSpec, *, version: int | None = None) -> TrainingFrame:
-    """The labelled rows of ``spec.table`` at ``version`` (default: latest), selected in Spark."""
+    """The labelled rows of ``spec.table`` at ``version`` (default: the published one), selected in Spark."""
     from mdslab.compute.exchange import delta_to_spark, release_spark_input, spark_to_arrow
 
-    pinned = version if version is not None else lake.version(spec.table)
+    pinned = version if version is not None else lake.current_version(spec.table)
     if pinned is None:
-        raise LookupError(f"{spec.table} does not exist yet: run `mdslab pipeline run` (or `mdslab demo`) first")
+        raise LookupError(
+            f"{spec.table} has no published version yet: run `mdslab pipeline run` (or `mdslab demo`); "
+            "`mdslab pipeline check` says why a build was not published"
+        )
     df = delta_to_spark(spark.get(), lake.uri(spec.table), storage_options=lake.storage_options, version=pinned)
     columns = [spec.key, spec.time_column, spec.label, *spec.features]
     try:

@@ -46,13 +46,13 @@ def champion_or_fail(client: MlflowClient, name: str, model: str) -> int:
 
 
 def score(settings: Settings, lake: Lakehouse, client: MlflowClient, spec: ModelSpec = FRAUD) -> ScoreResult:
-    """Score every row of ``spec.table`` (latest version) with the champion; skip if already done."""
+    """Score every row of ``spec.table`` (its published version) with the champion; skip if already done."""
     name = registered_name(settings, spec.name)
     model_version = champion_or_fail(client, name, spec.name)
     table = SCORES_TABLES[spec.name]
-    input_version = lake.version(spec.table)
+    input_version = lake.current_version(spec.table)
     if input_version is None:
-        raise MdslabError(f"{spec.table} does not exist yet: run `mdslab pipeline run` first")
+        raise MdslabError(f"{spec.table} has no published version yet: run `mdslab pipeline run` first")
     stamp = {"inputs": {spec.table: input_version}, "model": f"{name}/{model_version}"}
     if lake.exists(table):
         last = lake.commit_metadata(table)

@@ -21,7 +21,8 @@ from mdslab.workloads.ingestion.feed import FeedReport, feed_simulation
 from mdslab.workloads.ingestion.sender import SendReport, Target
 from mdslab.workloads.pipeline.framework import SparkProvider
 from mdslab.workloads.pipeline.runner import PipelineReport, lakehouse, run_pipeline
-from mdslab.workloads.simulator import SimulationConfig, simulate
+from mdslab.workloads.simulation_runs import next_run
+from mdslab.workloads.simulator import simulate
 
 QUARANTINE_TABLES = ("silver.quarantine_transactions", "silver.quarantine_claims")
 Progress = Callable[[str], None]
@@ -108,9 +109,10 @@ def quarantine_reasons(lake: Lakehouse) -> dict[str, dict[str, int]]:
     """Rejected rows per quarantine table, by reason code."""
     reasons: dict[str, dict[str, int]] = {}
     for name in QUARANTINE_TABLES:
-        if not lake.exists(name):
+        version = lake.current_version(name)
+        if version is None:
             continue
-        codes = pc.list_flatten(lake.read_table(name, columns=["reason_codes"]).column("reason_codes"))
+        codes = pc.list_flatten(lake.read_table(name, version=version, columns=["reason_codes"]).column("reason_codes"))
         reasons[name] = dict(Counter(codes.to_pylist()).most_common())
     return reasons
 
@@ -124,12 +126,14 @@ def run_demo(
     on_progress: Progress = lambda _msg: None,
     spark: SparkProvider | None = None,
 ) -> DemoReport:
-    """Everything from simulation to gold. A simulation that was fed before is not sent again, and
-    pipeline steps whose inputs did not change are skipped, so a re-run is quick and adds no rows."""
+    """Everything from simulation to gold. The same parameters as an earlier demo of this lab replay
+    that run, which was fed before and is not sent again, and pipeline steps whose inputs did not
+    change are skipped, so a re-run is quick and adds no rows; other parameters continue the world."""
     started = time.perf_counter()
     lake = lakehouse(settings)
-    on_progress(f"simulating {rows:,} transactions (seed {seed})")
-    data = simulate(SimulationConfig(transactions=rows, seed=seed))
+    planned = next_run(settings.postgres, transactions=rows, seed=seed, reuse_same=True)
+    on_progress(f"simulating {planned.describe}")
+    data = simulate(planned.config)
     simulate_s = time.perf_counter() - started
 
     def sending(report: SendReport) -> None:

@@ -1,16 +1,21 @@
 """The data-quality gate after the batch pipeline: gold is present, fresh, keyed and reconciles with silver.
 
-Orchestrators run it between the gold steps and everything that consumes gold (scoring, RAG indexing,
-training), so a bad build stops there with a reason a person can act on. Every check reads the versions
-the gold tables recorded as their inputs, so a count compares like with like.
+Write-audit-publish: the steps write new versions of silver and gold, the gate audits exactly those
+latest builds, and only when every check passed does it publish them (gold, the silver versions gold
+was built from, and their quarantines) in one commit of the lake's publications; readers (scoring,
+the RAG index, metrics) see published versions only. A failed gate publishes nothing, so consumers keep
+the previous good build and the rejected one stays inspectable by time travel. Every check reads the
+versions the gold tables recorded as their inputs, so a count compares like with like.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import duckdb
+import pyarrow.compute as pc
 
 from mdslab.errors import MdslabError
 from mdslab.lakehouse import Lakehouse
@@ -43,6 +48,7 @@ class QualityCheck:
 @dataclass(frozen=True)
 class QualityReport:
     checks: list[QualityCheck]
+    audited: dict[str, int] = field(default_factory=dict)  # what the checks read: published when they pass
 
     @property
     def passed(self) -> bool:
@@ -128,34 +134,77 @@ def _gold_checks(lake: Lakehouse, table: str) -> list[QualityCheck]:
     return checks
 
 
-def _quarantine_checks(lake: Lakehouse, max_quarantine_share: float) -> list[QualityCheck]:
+def rejections(lake: Lakehouse, quarantine: str, version: int | None = None) -> tuple[int, int]:
+    """(rejected, duplicates) in a quarantine snapshot: copies of an event already received are removed
+    by design, so they are counted apart from the events silver rejected."""
+    if not lake.exists(quarantine):
+        return 0, 0
+    codes = lake.read_table(quarantine, version=version, columns=["reason_codes"]).column("reason_codes")
+    duplicates = int(pc.sum(pc.equal(pc.list_element(codes, 0), "duplicate")).as_py() or 0)
+    return len(codes) - duplicates, duplicates
+
+
+def _quarantine_checks(lake: Lakehouse, silvers: Iterable[str], max_quarantine_share: float) -> list[QualityCheck]:
     checks = []
-    for silver, quarantine in QUARANTINES.items():
+    for silver in silvers:
         if not lake.exists(silver):
             continue
         kept = lake.row_count(silver)
-        rejected = lake.row_count(quarantine) if lake.exists(quarantine) else 0
+        rejected, duplicates = rejections(lake, QUARANTINES[silver])
         share = rejected / max(kept + rejected, 1)
         checks.append(
             QualityCheck(
                 "quarantine share",
                 silver,
                 share <= max_quarantine_share,
-                f"{rejected:,} of {kept + rejected:,} events quarantined "
-                f"({share:.2%}; limit {max_quarantine_share:.0%})",
+                f"{rejected:,} of {kept + rejected:,} events rejected ({share:.2%}; limit {max_quarantine_share:.0%}); "
+                f"{duplicates:,} duplicate copies removed, not counted",
             )
         )
     return checks
 
 
-def check_gold(lake: Lakehouse, *, max_quarantine_share: float = 0.05) -> QualityReport:
-    """Every check, passed or not (the gate decides; the report explains)."""
-    checks = [check for table in GOLD_TABLES for check in _gold_checks(lake, table)]
-    return QualityReport([*checks, *_quarantine_checks(lake, max_quarantine_share)])
+def _audited_versions(lake: Lakehouse, tables: Iterable[str]) -> dict[str, int]:
+    """The latest build of each gold table, the silver versions it records, and their quarantines."""
+    versions: dict[str, int] = {}
+    for table in tables:
+        if not lake.exists(table):
+            continue
+        versions[table] = lake.version(table) or 0
+        inputs, _ = _step_record(lake, table)
+        for name, version in inputs.items():
+            if name in QUARANTINES:
+                versions[name] = int(version)
+                versions[QUARANTINES[name]] = lake.version(QUARANTINES[name]) or 0
+    return versions
+
+
+def check_gold(
+    lake: Lakehouse, *, max_quarantine_share: float = 0.05, tables: Iterable[str] | None = None
+) -> QualityReport:
+    """Every check of the latest builds of ``tables`` (default: every gold table), passed or not
+    (the gate decides; the report explains)."""
+    selected = [t for t in GOLD_TABLES if tables is None or t in set(tables)]
+    unknown = sorted(set(tables or ()) - set(GOLD_TABLES))
+    if unknown:
+        raise ValueError(f"the gate audits gold tables ({', '.join(GOLD_TABLES)}), not {', '.join(unknown)}")
+    checks = [check for table in selected for check in _gold_checks(lake, table)]
+    silvers = sorted({RECONCILIATIONS[table][0] for table in selected})
+    return QualityReport(
+        [*checks, *_quarantine_checks(lake, silvers, max_quarantine_share)], _audited_versions(lake, selected)
+    )
+
+
+def publish_passed(lake: Lakehouse, report: QualityReport, *, run_id: str) -> QualityReport:
+    """The gate: publish what the report audited when every check passed; otherwise publish nothing and
+    raise :class:`QualityGateError` naming every failed check (readers keep the previous versions)."""
+    enforce(report)
+    lake.publish(report.audited, run_id=run_id, note=report.reason())
+    return report
 
 
 def enforce(report: QualityReport) -> QualityReport:
     """Raise :class:`QualityGateError` naming every failed check; return the report when all passed."""
     if not report.passed:
-        raise QualityGateError(f"quality gate: {report.reason()}")
+        raise QualityGateError(f"quality gate: {report.reason()}; nothing was published")
     return report

@@ -7,6 +7,8 @@ change shows up here without a second hand-written schema.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pyarrow as pa
 from pydantic import BaseModel
 
@@ -41,9 +43,13 @@ def _spec(
     fields: list[pa.Field],
     description: str,
     docs: dict[str, str] | None = None,
-    **options: tuple[str, ...],
+    *,
+    partition_by: tuple[str, ...] = (),
+    key: tuple[str, ...] = (),
 ) -> TableSpec:
-    return TableSpec(name, layer, path, pa.schema(fields), description, column_docs=docs or {}, **options)
+    return TableSpec(
+        name, layer, path, pa.schema(fields), description, partition_by=partition_by, key=key, column_docs=docs or {}
+    )
 
 
 # --- bronze: what arrived, untouched ---------------------------------------------------------------
@@ -408,5 +414,15 @@ def _gold() -> list[TableSpec]:
     ]
 
 
+#: Built by scoring from published features, after the gate: readers see its latest version.
+UNAUDITED_GOLD = frozenset({"gold.fraud_scores"})
+
+
+def _audited(spec: TableSpec) -> TableSpec:
+    """Silver and gold pipeline outputs are published by the quality gate (write-audit-publish)."""
+    audited = spec.layer is not Layer.BRONZE and spec.name not in UNAUDITED_GOLD
+    return dataclasses.replace(spec, audited=audited)
+
+
 def build_registry() -> TableRegistry:
-    return TableRegistry([*_bronze(), *_silver(), *_gold()])
+    return TableRegistry([_audited(spec) for spec in (*_bronze(), *_silver(), *_gold())])

@@ -1,4 +1,5 @@
-"""Run the pipeline's steps in order against the lake, with one (lazily started) Spark session."""
+"""Run the pipeline's steps in order against the lake, with one (lazily started) Spark session, then
+audit what was built and publish it (write-audit-publish, :mod:`mdslab.workloads.quality`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from mdslab.settings import Settings
 from mdslab.workloads.pipeline import runlog
 from mdslab.workloads.pipeline.framework import PipelineContext, SparkProvider, StepResult, run_step
 from mdslab.workloads.pipeline.steps import select_steps
+from mdslab.workloads.quality import QualityReport, check_gold, publish_passed
 from mdslab.workloads.tables import build_registry
 
 Progress = Callable[[str, int, int], None]
@@ -22,10 +24,30 @@ class PipelineReport:
     spark_start_s: float | None
     lake_to_spark_s: float
     seconds: float
+    gate: QualityReport | None = None  # None: not audited (nothing new to publish, or publish=False)
+
+    @property
+    def published(self) -> bool:
+        return self.gate is not None and self.gate.passed
+
+    def gate_line(self) -> str:
+        """What became visible to readers, in one line."""
+        if self.gate is None:
+            return "nothing new to publish: readers see the versions published before"
+        if self.gate.passed:
+            tables = ", ".join(f"{name} v{version}" for name, version in sorted(self.gate.audited.items()))
+            return f"published (quality gate passed): {tables}"
+        return f"NOT published, readers keep the previous versions: {self.gate.reason()}"
 
 
 def lakehouse(settings: Settings) -> Lakehouse:
     return Lakehouse.from_settings(settings, build_registry())
+
+
+def _unpublished(lake: Lakehouse, tables: list[str]) -> list[str]:
+    """Gold tables whose latest build is not the version readers see."""
+    published = lake.publications()
+    return [t for t in tables if lake.exists(t) and (t not in published or published[t].version != lake.version(t))]
 
 
 def run_pipeline(
@@ -35,8 +57,15 @@ def run_pipeline(
     force: bool = False,
     spark: SparkProvider | None = None,
     on_step: Progress = lambda _name, _index, _total: None,
+    publish: bool = True,
+    max_quarantine_share: float = 0.05,
 ) -> PipelineReport:
-    """Run the selected steps (all by default); up-to-date steps cost a metadata read each."""
+    """Run the selected steps (all by default); up-to-date steps cost a metadata read each.
+
+    With ``publish`` the gold tables of the selected steps are then audited and, when every check
+    passed, published with the silver they were built from; a failed gate is reported (``gate``), not
+    raised, so the caller shows the steps and the reason. Orchestrators pass ``publish=False`` and run
+    the gate as a task of its own."""
     started = time.perf_counter()
     provider = spark or SparkProvider(settings)
     ctx = PipelineContext(settings, lakehouse(settings), provider)
@@ -56,4 +85,11 @@ def run_pipeline(
     finally:
         if spark is None:
             provider.close()
-    return PipelineReport(results, provider.started_in_s, ctx.lake_to_spark_s, time.perf_counter() - started)
+    gate = None
+    gold = [name for step in selected if step.layer == "gold" for name in step.outputs]
+    if publish and _unpublished(ctx.lake, gold):
+        on_step("quality gate", len(selected), len(selected))
+        gate = check_gold(ctx.lake, max_quarantine_share=max_quarantine_share, tables=gold)
+        if gate.passed:
+            publish_passed(ctx.lake, gate, run_id=ctx.run_id)
+    return PipelineReport(results, provider.started_in_s, ctx.lake_to_spark_s, time.perf_counter() - started, gate)

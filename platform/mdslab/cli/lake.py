@@ -27,6 +27,7 @@ def table_rows(infos: list[TableInfo]) -> Table:
     for column, justify in (
         ("table", "left"),
         ("version", "right"),
+        ("published", "right"),
         ("rows", "right"),
         ("files", "right"),
         ("size", "right"),
@@ -38,6 +39,7 @@ def table_rows(infos: list[TableInfo]) -> Table:
         table.add_row(
             info.name,
             "-" if info.version is None else str(info.version),
+            "-" if info.published is None else str(info.published),
             f"{info.rows:,}",
             str(info.files),
             _size(info.size_bytes),
@@ -49,7 +51,8 @@ def table_rows(infos: list[TableInfo]) -> Table:
 
 @one_line_errors
 def tables(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
-    """List every registered table with its version, row count and last operation."""
+    """List every registered table with its latest version, the version readers see (silver and gold:
+    the one the quality gate published), row count and last operation."""
     from mdslab.workloads.pipeline.runner import lakehouse
 
     lake = lakehouse(settings())

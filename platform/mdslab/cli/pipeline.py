@@ -17,6 +17,7 @@ from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
 
 if TYPE_CHECKING:
+    from mdslab.workloads.pipeline.runner import PipelineReport
     from mdslab.workloads.simulator import SimulatedData
 
 pipeline_app = typer.Typer(
@@ -47,8 +48,13 @@ def run(
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Rebuild even when the inputs did not change.")] = False,
+    max_quarantine_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="The gate's limit on the share of events silver rejects.")
+    ] = 0.05,
 ) -> None:
-    """Run the pipeline. Steps whose inputs did not change since their last build are skipped."""
+    """Run the pipeline, then the quality gate on the gold it built: readers (scoring, the RAG index,
+    `mdslab tables`' published column) see the new silver and gold only when every check passed.
+    Steps whose inputs did not change since their last build are skipped. Exits 1 when the gate fails."""
     from mdslab.workloads.pipeline.runner import run_pipeline
 
     current = settings()
@@ -57,11 +63,21 @@ def run(
             current,
             steps=step,
             force=force,
-            on_step=lambda name, index, total: status.update(f"step {index + 1}/{total}: {name}"),
+            max_quarantine_share=max_quarantine_share,
+            on_step=lambda name, index, total: status.update(f"step {min(index + 1, total)}/{total}: {name}"),
         )
     console.print(_steps_table(report.results))
     spark = f"Spark session start {report.spark_start_s:.1f}s, " if report.spark_start_s else "Spark not needed, "
     console.print(f"{spark}lake -> Spark {report.lake_to_spark_s:.1f}s, total {report.seconds:.1f}s", style="dim")
+    _say_gate(report)
+
+
+def _say_gate(report: PipelineReport) -> None:
+    """The gate's verdict in one line; a failed gate exits 1 (the builds stay inspectable)."""
+    if report.gate is not None and not report.gate.passed:
+        console.print(f"error: {report.gate_line()}", style="red", highlight=False)
+        raise typer.Exit(1)
+    console.print(report.gate_line(), style="dim", highlight=False)
 
 
 @pipeline_app.command("steps")
@@ -88,13 +104,17 @@ def check(
         float, typer.Option(min=0.0, max=1.0, help="Largest share of events silver may quarantine.")
     ] = 0.05,
     as_json: Annotated[bool, typer.Option("--json", help="Print every check as JSON.")] = False,
+    publish: Annotated[bool, typer.Option(help="Publish the audited builds when every check passed.")] = True,
 ) -> None:
-    """The data-quality gate on gold: present, built from the current inputs, unique keys, reconciled
-    with silver, quarantine within bounds. Exits 1 naming every failed check."""
+    """The data-quality gate on the latest gold builds: present, built from the current inputs, unique
+    keys, reconciled with silver, share of rejected events within bounds (duplicates apart). When all
+    passed it publishes them, with the silver they were built from, to readers. Exits 1 naming every
+    failed check, and then publishes nothing."""
     from mdslab.workloads.pipeline.runner import lakehouse
-    from mdslab.workloads.quality import check_gold, enforce
+    from mdslab.workloads.quality import check_gold, enforce, publish_passed
 
-    report = check_gold(lakehouse(settings()), max_quarantine_share=max_quarantine_share)
+    lake = lakehouse(settings())
+    report = check_gold(lake, max_quarantine_share=max_quarantine_share)
     if as_json:
         typer.echo(json.dumps([vars(c) for c in report.checks], indent=2))
     else:
@@ -102,9 +122,13 @@ def check(
         for item in report.checks:
             table.add_row(item.table, item.name, "[green]ok[/]" if item.passed else "[red]FAILED[/]", item.detail)
         console.print(table)
-    enforce(report)
+    if publish:
+        publish_passed(lake, report, run_id="pipeline-check")
+    else:
+        enforce(report)
     if not as_json:
-        console.print(report.reason(), highlight=False)
+        what = "; published " + ", ".join(f"{n} v{v}" for n, v in sorted(report.audited.items())) if publish else ""
+        console.print(report.reason() + what, highlight=False)
 
 
 class SimulateTarget(StrEnum):
@@ -131,16 +155,28 @@ def simulate(
     invalid_share: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of events made invalid.")] = 0.02,
     api_url: Annotated[str | None, typer.Option(help="Ingestion API (default http://MDSLAB_API__HOST:PORT).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Events per request / produce call.")] = 500,
+    replay: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Send recorded run N again, exactly (the same event ids: silver removes the copies); "
+            "--rows, --seed and --invalid-share are then those of run N.",
+        ),
+    ] = None,
 ) -> None:
     """Generate transactions, claims and reference data, and send them the way a source system would.
 
+    Every run continues this lab's simulated world: the same customers, merchants and policies (the
+    first run creates them; later runs change no reference row), the next time window and new event
+    ids, so running it twice gives twice the data. --replay N re-sends a recorded run on purpose.
     Reference data goes to PostgreSQL and the fraud-label export to bronze in every mode. Events go to
     the ingestion API (default), straight to Kafka (bad ones then end in the dead letters), or into a
     bronze file drop (landing the same batch twice is recognised and skipped). `mdslab stream` moves
     what reached Kafka into bronze.
     """
     from mdslab.workloads.pipeline.runner import lakehouse
-    from mdslab.workloads.simulator import SimulationConfig
+    from mdslab.workloads.simulation_runs import next_run
+    from mdslab.workloads.simulation_runs import replay as recorded
     from mdslab.workloads.simulator import simulate as generate
 
     current = settings()
@@ -148,8 +184,13 @@ def simulate(
         if not rate:
             raise typer.BadParameter("--duration needs --rate (events per second)")
         rows = max(1000, int(rate * duration))
-    with console.status(f"simulating {rows:,} transactions"):
-        data = generate(SimulationConfig(transactions=rows, seed=seed, invalid_share=invalid_share))
+    if replay is not None:
+        planned = recorded(current.postgres, replay)
+    else:
+        planned = next_run(current.postgres, transactions=rows, seed=seed, invalid_share=invalid_share)
+    console.print(f"simulating {planned.describe}", highlight=False)
+    with console.status(f"simulating {planned.config.transactions:,} transactions"):
+        data = generate(planned.config)
     lake = lakehouse(current)
     if target is SimulateTarget.LAKE:
         _land(current, lake, data)

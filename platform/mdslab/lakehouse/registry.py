@@ -23,7 +23,10 @@ class Layer(StrEnum):
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One Delta table. ``name`` is ``<layer>.<table>``; ``path`` is the key prefix inside its bucket."""
+    """One Delta table. ``name`` is ``<layer>.<table>``; ``path`` is the key prefix inside its bucket.
+
+    ``audited``: readers see the version a quality gate published (write-audit-publish), not the
+    latest build; see :mod:`mdslab.lakehouse.publications`."""
 
     name: str
     layer: Layer
@@ -33,6 +36,7 @@ class TableSpec:
     partition_by: tuple[str, ...] = ()
     key: tuple[str, ...] = ()
     column_docs: dict[str, str] = field(default_factory=dict)
+    audited: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.startswith(f"{self.layer}."):

@@ -20,7 +20,9 @@ from deltalake.exceptions import TableNotFoundError
 
 from mdslab import objectstore
 from mdslab.errors import MdslabError, ServiceUnavailableError
+from mdslab.lakehouse import publications
 from mdslab.lakehouse.conform import Data, SchemaMismatchError, conform
+from mdslab.lakehouse.publications import Publication
 from mdslab.lakehouse.registry import Layer, TableRegistry, TableSpec
 from mdslab.settings import LakeSettings, Settings
 
@@ -30,6 +32,7 @@ __all__ = [
     "Lakehouse",
     "MaintenanceResult",
     "MergeResult",
+    "NotPublishedError",
     "SchemaMismatchError",
     "TableInfo",
     "TableMissingError",
@@ -38,6 +41,10 @@ __all__ = [
 
 class TableMissingError(MdslabError):
     """The table has never been written (run the step that produces it)."""
+
+
+class NotPublishedError(TableMissingError):
+    """The table was built, but no build of it has passed the quality gate yet."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class TableInfo:
     size_bytes: int
     last_operation: str
     last_commit: datetime | None
+    published: int | None = None  # the version readers see (audited tables: the gate's; others: latest)
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,45 @@ class Lakehouse:
     def version(self, name: str) -> int | None:
         """Current version, or None for a table never written."""
         return self.delta(name).version() if self.exists(name) else None
+
+    @property
+    def publications_uri(self) -> str:
+        return publications.uri(self.lake.curated_bucket)
+
+    def publications(self) -> dict[str, Publication]:
+        """The current publication of every audited table that has one."""
+        try:
+            return publications.latest(self.publications_uri, self.storage_options)
+        except OSError as exc:
+            first_line = str(exc).splitlines()[0]
+            raise ServiceUnavailableError(f"S3 error reading {self.publications_uri}: {first_line}") from None
+
+    def current_version(self, name: str) -> int | None:
+        """The version readers see: the published one for audited tables (None before the first
+        publication), the latest for the others (None for a table never written)."""
+        if not self.spec(name).audited:
+            return self.version(name)
+        found = self.publications().get(name)
+        return found.version if found else None
+
+    def read_current(self, name: str, *, columns: list[str] | None = None, filters: Any = None) -> pa.Table:
+        """What readers see of a table (:meth:`current_version`), as Arrow."""
+        version = self.current_version(name)
+        if version is None:
+            if self.spec(name).audited and self.exists(name):
+                raise NotPublishedError(
+                    f"table {name} has been built but no build of it has passed the quality gate yet: "
+                    "`mdslab pipeline check` says why"
+                )
+            raise TableMissingError(f"table {name} does not exist yet at {self.uri(name)}: run the step that builds it")
+        return self.read_table(name, version=version, columns=columns, filters=filters)
+
+    def publish(self, versions: Mapping[str, int], *, run_id: str, note: str) -> None:
+        """Make ``versions`` of audited tables the ones readers see, together (one commit)."""
+        unaudited = [name for name in versions if not self.spec(name).audited]
+        if unaudited:
+            raise ValueError(f"only audited tables are published; not {', '.join(unaudited)}")
+        publications.publish(self.publications_uri, self.storage_options, versions, run_id=run_id, note=note)
 
     def row_count(self, name: str, *, version: int | None = None) -> int:
         """Rows of a snapshot, from the log's file statistics (no data is read)."""
@@ -245,14 +292,27 @@ class Lakehouse:
         before = len(table.file_uris())
         table.optimize.compact()
         table.update_incremental()
+        retain_hours = max(retain_hours, self._published_age_hours(name, table))
         vacuumed = table.vacuum(retention_hours=retain_hours, dry_run=False, enforce_retention_duration=False)
         table.update_incremental()
         return MaintenanceResult(name, table.version(), before, len(table.file_uris()), len(vacuumed))
 
+    def _published_age_hours(self, name: str, table: DeltaTable) -> int:
+        """Hours since the published version of an audited table was committed (0 if none): a vacuum
+        must keep its files, which a newer unpublished build no longer references."""
+        version = self.current_version(name) if self.spec(name).audited else None
+        if version is None or version == table.version():
+            return 0
+        for entry in table.history():
+            if entry.get("version") == version and "timestamp" in entry:
+                age_s = datetime.now(UTC).timestamp() - entry["timestamp"] / 1000
+                return int(age_s // 3600) + 1
+        return 0
+
     def info(self, name: str) -> TableInfo:
         spec = self.spec(name)
         if not self.exists(name):
-            return TableInfo(name, spec.layer, self.uri(name), spec.description, None, 0, 0, 0, "", None)
+            return TableInfo(name, spec.layer, self.uri(name), spec.description, None, 0, 0, 0, "", None, None)
         table = self.delta(name)
         actions = table.get_add_actions(flatten=True)
         actions_table = pa.table(actions)
@@ -271,6 +331,7 @@ class Lakehouse:
             size,
             str(last.get("operation", "")),
             stamp,
+            self.current_version(name),
         )
 
 

@@ -51,17 +51,20 @@ def ensure_services(settings: Settings) -> Summary:
 
 def send_simulated_events(settings: Settings, *, rows: int, seed: int) -> Summary:
     """Play the source system: simulate ``rows`` transactions (and their claims and reference data)
-    and produce them to the topics. ``rows`` 0 sends nothing (production runs consume what came)."""
+    and produce them to the topics. ``rows`` 0 sends nothing (production runs consume what came).
+    Parameters this lab's simulator already ran with replay that run (a retry sends nothing twice);
+    new ones continue the simulated world in its next time window."""
     from mdslab.eventbus import EventPublisher
     from mdslab.workloads.ingestion.events import Topics
     from mdslab.workloads.ingestion.feed import feed_simulation
     from mdslab.workloads.ingestion.sender import KafkaTarget
     from mdslab.workloads.pipeline.runner import lakehouse
-    from mdslab.workloads.simulator import SimulationConfig, simulate
+    from mdslab.workloads.simulation_runs import next_run
+    from mdslab.workloads.simulator import simulate
 
     if rows <= 0:
         raise NothingToDoError("simulate_rows is 0: consuming what the topics already hold")
-    data = simulate(SimulationConfig(transactions=rows, seed=seed))
+    data = simulate(next_run(settings.postgres, transactions=rows, seed=seed, reuse_same=True).config)
     target = KafkaTarget(
         EventPublisher(settings.kafka, client_id="mdslab-simulator"), Topics(settings.kafka.topic_prefix)
     )
@@ -113,7 +116,7 @@ def build_layer(settings: Settings, layer: str, *, force: bool = False) -> Summa
 
     if layer not in LAYERS:
         raise ValueError(f"layer must be one of {', '.join(LAYERS)}, not {layer!r}")
-    report = run_pipeline(settings, steps=[layer], force=force)
+    report = run_pipeline(settings, steps=[layer], force=force, publish=False)  # the gate task publishes
     steps = [
         {"step": r.step, "status": r.status, "rows_out": r.rows_out, "outputs": r.outputs, "inputs": r.inputs}
         for r in report.results
@@ -126,12 +129,16 @@ def build_layer(settings: Settings, layer: str, *, force: bool = False) -> Summa
 
 
 def quality_gate(settings: Settings, *, max_quarantine_share: float) -> Summary:
-    """Check gold before anything consumes it; raises QualityGateError naming every failed check."""
+    """Audit the latest silver and gold builds and publish them; raises QualityGateError naming every
+    failed check, and then nothing is published (consumers keep reading the previous versions)."""
     from mdslab.workloads.pipeline.runner import lakehouse
-    from mdslab.workloads.quality import check_gold, enforce
+    from mdslab.workloads.quality import check_gold, publish_passed
 
-    report = enforce(check_gold(lakehouse(settings), max_quarantine_share=max_quarantine_share))
-    return _said({"checks": len(report.checks)}, report.reason())
+    lake = lakehouse(settings)
+    report = publish_passed(lake, check_gold(lake, max_quarantine_share=max_quarantine_share), run_id="gate-task")
+    published = ", ".join(f"{name} v{version}" for name, version in sorted(report.audited.items()))
+    summary = {"checks": len(report.checks), "published": report.audited}
+    return _said(summary, f"{report.reason()}; published {published}")
 
 
 def score_fraud(settings: Settings) -> Summary:
