@@ -10,7 +10,6 @@ versions the gold tables recorded as their inputs, so a count compares like with
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ import pyarrow.compute as pc
 
 from mdslab.errors import MdslabError
 from mdslab.lakehouse import Lakehouse
-from mdslab.lakehouse.tables import METADATA_KEY
+from mdslab.workloads.pipeline.framework import step_stamp
 from mdslab.workloads.pipeline.steps import STEPS
 
 GOLD_TABLES = tuple(name for step in STEPS if step.layer == "gold" for name in step.outputs)
@@ -74,21 +73,11 @@ def _count(lake: Lakehouse, table: str, query: str, version: int | None = None) 
     return int(row[0]) if row else 0
 
 
-MAINTENANCE = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})  # rewrite files, not data
-
-
 def _step_record(lake: Lakehouse, table: str) -> tuple[dict[str, int], list[str]]:
     """The inputs the pipeline step recorded in its last commit of ``table``, and the data-changing
-    commits made after it by anything else (maintenance commits do not count)."""
-    after: list[str] = []
-    for entry in lake.delta(table).history():  # newest first
-        record = entry.get(METADATA_KEY) or "{}"
-        stamp = json.loads(record) if isinstance(record, str) else dict(record)
-        if stamp.get("step"):
-            return dict(stamp.get("inputs", {})), after
-        if entry.get("operation") not in MAINTENANCE:
-            after.append(f"{entry.get('operation')} at v{entry.get('version')}")
-    return {}, after
+    commits made after it by anything else."""
+    stamp, changed_after = step_stamp(lake, table)
+    return dict(stamp.get("inputs", {})), changed_after
 
 
 def freshness(lake: Lakehouse, table: str) -> tuple[dict[str, int], list[str]]:

@@ -1,14 +1,23 @@
-"""What a pipeline step is, and how one runs: idempotently, with its record.
+"""What a pipeline step is, and how one runs: idempotently, incrementally where it can, with its record.
 
 A step is a function of (settings, input tables at known versions) -> output tables. Each output's
-commit records the step name and the input versions it was built from; when every output already
-records the current input versions the step is up to date and does nothing (no new rows, no new
-version, no Spark session). Outputs are written whole (overwrite), so a crash between two outputs is
-healed by the next run.
+commit records the step name, the input versions it was built from and how (``full`` or
+``incremental``); when every output already records the current input versions the step is up to
+date and does nothing (no new rows, no new version, no Spark session).
+
+Incremental invariant (dbt's ``is_incremental()``, Delta Live Tables' streaming tables): a step with an
+:class:`Incremental` recipe reads only the rows its *change* inputs gained after the versions its
+outputs recorded, and writes them (append, or MERGE by key) in commits that record the new versions.
+The recorded versions are therefore in the same commit as the rows they account for, like the stream
+consumer's offsets: a crash before the commit repeats the batch, a crash after it never does. It falls
+back to a full build (outputs overwritten whole) whenever an increment could differ from one: forced,
+nothing recorded yet, outputs that disagree on what they consumed (a crash between two outputs), a
+*fixed* input (e.g. reference data) that changed, or a change input that lost or rewrote rows.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,11 +26,15 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from mdslab.lakehouse import Lakehouse, TableMissingError
+from mdslab.lakehouse import Lakehouse, NotAppendOnlyError, TableMissingError
+from mdslab.lakehouse.tables import METADATA_KEY
 from mdslab.settings import Settings
 
 Versions = dict[str, int | str]
 Status = Literal["built", "up_to_date"]
+BuildMode = Literal["full", "incremental"]
+WriteMode = Literal["overwrite", "append", "merge"]
+MAINTENANCE = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})  # rewrite files, not data
 
 
 class SparkProvider:
@@ -76,11 +89,25 @@ class PipelineContext:
 
 @dataclass(frozen=True)
 class StepOutput:
-    """What a step's build hands back: output data per table (Arrow, or a Spark DataFrame)."""
+    """What a step's build hands back: output data per table (Arrow, or a Spark DataFrame) and how
+    each is written (default: overwrite; ``merge`` upserts on the table's key)."""
 
     tables: dict[str, Any]
     rows_in: int
     cleanup: Callable[[], None] | None = None
+    modes: dict[str, WriteMode] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """How a step adds to its outputs instead of rebuilding them.
+
+    ``changes``: inputs read as the rows appended since the recorded version; any other input is
+    *fixed*, and a change to it means a full build. ``build(ctx, recorded, current)`` gets both sets of
+    versions."""
+
+    changes: tuple[str, ...]
+    build: Callable[[PipelineContext, Versions, Versions], StepOutput]
 
 
 @dataclass(frozen=True)
@@ -92,6 +119,7 @@ class Step:
     build: Callable[[PipelineContext, Versions], StepOutput]
     description: str
     input_versions: Callable[[PipelineContext], Versions] | None = None
+    incremental: Incremental | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +136,7 @@ class StepResult:
     rows_out: dict[str, int]
     seconds: float
     phases: dict[str, float] = field(default_factory=dict)
+    mode: BuildMode | None = None  # None: up to date
 
 
 def current_input_versions(ctx: PipelineContext, step: Step) -> Versions:
@@ -122,11 +151,43 @@ def current_input_versions(ctx: PipelineContext, step: Step) -> Versions:
     return versions
 
 
+def step_stamp(lake: Lakehouse, table: str) -> tuple[dict[str, Any], list[str]]:
+    """What the last pipeline-step commit of ``table`` recorded, and the data-changing commits made
+    after it by anything else (maintenance commits, OPTIMIZE and VACUUM, do not count)."""
+    after: list[str] = []
+    for entry in lake.delta(table).history():  # newest first
+        raw = entry.get(METADATA_KEY) or "{}"
+        stamp = json.loads(raw) if isinstance(raw, str) else dict(raw)
+        if stamp.get("step"):
+            return stamp, after
+        if entry.get("operation") not in MAINTENANCE:
+            after.append(f"{entry.get('operation')} at v{entry.get('version')}")
+    return {}, after
+
+
 def recorded_inputs(ctx: PipelineContext, step: Step, output: str) -> Versions | None:
+    """The input versions ``output`` was last built from by ``step``; None if something else wrote it
+    since (then only a full build is safe)."""
     if not ctx.lake.exists(output):
         return None
-    stamp = ctx.lake.commit_metadata(output)
-    return stamp.get("inputs") if stamp.get("step") == step.name else None
+    stamp, changed_after = step_stamp(ctx.lake, output)
+    return stamp.get("inputs") if stamp.get("step") == step.name and not changed_after else None
+
+
+def _incremental_base(ctx: PipelineContext, step: Step, versions: Versions) -> Versions | None:
+    """The versions an increment starts from, or None when only a full build is exact."""
+    if step.incremental is None:
+        return None
+    recorded = [recorded_inputs(ctx, step, output) for output in step.outputs]
+    base = recorded[0]
+    if base is None or any(other != base for other in recorded[1:]):
+        return None
+    if set(base) != set(versions):
+        return None
+    fixed_changed = any(
+        base[name] != version for name, version in versions.items() if name not in step.incremental.changes
+    )
+    return None if fixed_changed else base
 
 
 @dataclass
@@ -167,7 +228,16 @@ def run_step(ctx: PipelineContext, step: Step, *, force: bool = False) -> StepRe
         rows = {name: ctx.lake.info(name).rows for name in step.outputs}
         return StepResult(step.name, "up_to_date", versions, outputs, 0, rows, time.perf_counter() - started)
     read_before, build_started = ctx.lake_to_spark_s, time.perf_counter()
-    built = step.build(ctx, versions)
+    base = None if force else _incremental_base(ctx, step, versions)
+    built: StepOutput | None = None
+    mode: BuildMode = "full"
+    if base is not None and step.incremental is not None:
+        try:
+            built, mode = step.incremental.build(ctx, base, versions), "incremental"
+        except NotAppendOnlyError:
+            built = None  # an input lost or rewrote rows since: rebuild from it
+    if built is None:
+        built, mode = step.build(ctx, versions), "full"
     read_s = ctx.lake_to_spark_s - read_before
     phases = {"read": read_s, "compute": time.perf_counter() - build_started - read_s, "write": 0.0}
     output_versions: dict[str, int] = {}
@@ -177,17 +247,22 @@ def run_step(ctx: PipelineContext, step: Step, *, force: bool = False) -> StepRe
             tally, write_started = _Tally(), time.perf_counter()
             data = _to_arrow(ctx, built.tables[name])
             stream = _counted(data, tally) if isinstance(data, pa.RecordBatchReader) else data
-            output_versions[name] = ctx.lake.write_table(
-                name,
-                stream,
-                mode="overwrite",
-                metadata={
-                    "step": step.name,
-                    "inputs": versions,
-                    "rows_in": built.rows_in,
-                    "run_id": ctx.run_id,
-                },
-            )
+            metadata = {
+                "step": step.name,
+                "inputs": versions,
+                "rows_in": built.rows_in,
+                "run_id": ctx.run_id,
+                "mode": mode,
+            }
+            write_mode = built.modes.get(name, "overwrite")
+            if write_mode == "merge":
+                rows = stream.read_all() if isinstance(stream, pa.RecordBatchReader) else stream
+                if rows.num_rows:
+                    output_versions[name] = ctx.lake.merge_table(name, rows, metadata=metadata).version
+                else:  # a MERGE of nothing commits nothing; the new input versions must still be recorded
+                    output_versions[name] = ctx.lake.write_table(name, rows, mode="append", metadata=metadata)
+            else:
+                output_versions[name] = ctx.lake.write_table(name, stream, mode=write_mode, metadata=metadata)
             rows_out[name] = tally.rows if isinstance(data, pa.RecordBatchReader) else data.num_rows
             # A streamed output (Spark) computes until its first batch arrives; the rest is transfer and commit.
             engine_s = tally.first_batch_s or 0.0
@@ -196,6 +271,5 @@ def run_step(ctx: PipelineContext, step: Step, *, force: bool = False) -> StepRe
     finally:
         if built.cleanup is not None:
             built.cleanup()
-    return StepResult(
-        step.name, "built", versions, output_versions, built.rows_in, rows_out, time.perf_counter() - started, phases
-    )
+    seconds = time.perf_counter() - started
+    return StepResult(step.name, "built", versions, output_versions, built.rows_in, rows_out, seconds, phases, mode)

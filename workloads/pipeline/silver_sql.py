@@ -90,6 +90,20 @@ RANKED_SQL = (
 """Copies of a valid event_id numbered 1, 2, ... (the first received is kept); NULL for invalid rows,
 which are partitioned apart so that they never shift a valid row's number."""
 
+INCREMENT_RANKED_SQL = (
+    "SELECT c.*, CASE WHEN {valid} THEN row_number() OVER (PARTITION BY {valid}, c.event_id ORDER BY ingested_at, "
+    "kafka_partition NULLS FIRST, kafka_offset NULLS FIRST, payload) + CASE WHEN s._seen_id IS NULL THEN 0 ELSE 1 END "
+    "END AS _rank FROM checked c LEFT JOIN seen s ON {valid} AND c.event_id = s._seen_id"
+)
+"""The same numbering for a batch of new bronze rows: an event_id silver already received (``seen``:
+its rows and its valid first copies in quarantine) makes every copy in the batch a later one. Earlier
+commits were received earlier, so this keeps the copy a full rebuild keeps."""
+
+SEEN_SQL = (
+    "SELECT DISTINCT event_id AS _seen_id FROM {silver} UNION SELECT event_id FROM {quarantine} WHERE {first_copy}"
+)
+CONFORMANCE_CODES = ("unknown_reference", "inconsistent")  # rejections of a valid first copy
+
 SILVER, QUARANTINE = "silver", "quarantine"
 Column = tuple[str, str]  # (output column, SQL expression)
 
@@ -138,13 +152,26 @@ def _plan(
     silver_columns: list[Column],
     outputs: tuple[str, str],
     inputs: dict[str, str],
+    incremental: bool,
 ) -> SqlPlan:
+    """``incremental``: the plan for a batch of new bronze rows, with input views ``seen_silver`` and
+    ``seen_quarantine`` (the event ids of the current outputs, for the duplicate check)."""
     columns = {SILVER: silver_columns, QUARANTINE: _quarantine_columns(d)}
+    valid = f"{d.size('_problems')} = 0"
+    stages: tuple[tuple[str, str], ...] = (("checked", checked_sql(model, d, cross_field)),)
+    if incremental:
+        first_copy = " OR ".join(f"element_at(reason_codes, 1) = '{code}'" for code in CONFORMANCE_CODES)
+        if not d.spark:
+            first_copy = first_copy.replace("element_at(reason_codes, 1)", "reason_codes[1]")
+        seen = SEEN_SQL.format(silver="seen_silver", quarantine="seen_quarantine", first_copy=first_copy)
+        inputs = {**inputs, "seen_silver": outputs[0], "seen_quarantine": outputs[1]}
+        stages += (("seen", seen), ("ranked", INCREMENT_RANKED_SQL.format(valid=valid)))
+    else:
+        stages += (("ranked", RANKED_SQL.format(valid=valid)),)
     return routed_plan(
         inputs,
         (
-            ("checked", checked_sql(model, d, cross_field)),
-            ("ranked", RANKED_SQL.format(valid=f"{d.size('_problems')} = 0")),
+            *stages,
             ("routed", _routed_sql(d, joined, outputs, columns)),
         ),
         [
@@ -158,7 +185,7 @@ def _unknown(field: str, known: str, master: str) -> str:
     return f"CASE WHEN NOT {known} THEN concat('unknown_reference|{field}: ', r.{field}, ' is not in the {master}') END"
 
 
-def silver_transactions_plan(d: Dialect) -> SqlPlan:
+def silver_transactions_plan(d: Dialect, *, incremental: bool = False) -> SqlPlan:
     joined = (
         "SELECT r.*, c.region AS customer_region, c.segment AS customer_segment, c.timezone AS customer_timezone, "
         "c.home_lat, c.home_lon, m.category AS merchant_category, m.is_online AS merchant_is_online, "
@@ -201,6 +228,7 @@ def silver_transactions_plan(d: Dialect) -> SqlPlan:
             "customers": "bronze.customers",
             "merchants": "bronze.merchants",
         },
+        incremental,
     )
 
 
@@ -213,7 +241,7 @@ def _claim_type_fits_product(d: Dialect) -> str:
     return f"concat(p.product, ':', r.claim_type) IN ({pairs})"
 
 
-def silver_claims_plan(d: Dialect) -> SqlPlan:
+def silver_claims_plan(d: Dialect, *, incremental: bool = False) -> SqlPlan:
     reported_before_incident = (
         "CASE WHEN reported_at IS NOT NULL AND incident_date IS NOT NULL AND CAST(reported_at AS DATE) < incident_date "
         "THEN concat('out_of_range|reported_at: ', "
@@ -266,4 +294,5 @@ def silver_claims_plan(d: Dialect) -> SqlPlan:
         columns,
         ("silver.claims", "silver.quarantine_claims"),
         {"bronze_events": "bronze.claims", "policies": "bronze.policies", "customers": "bronze.customers"},
+        incremental,
     )

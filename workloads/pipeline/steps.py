@@ -6,12 +6,18 @@ from collections.abc import Callable
 
 from mdslab.workloads.pipeline.dialect import SPARK, Dialect
 from mdslab.workloads.pipeline.engines import run_spark
-from mdslab.workloads.pipeline.framework import PipelineContext, Step, StepOutput, Versions
+from mdslab.workloads.pipeline.framework import Incremental, PipelineContext, Step, StepOutput, Versions
 from mdslab.workloads.pipeline.gold_sql import (
     claims_features_plan,
     claims_monthly_plan,
     daily_spend_plan,
     fraud_features_plan,
+)
+from mdslab.workloads.pipeline.incremental import (
+    customers_with_new_transactions_or_labels,
+    gold_increment,
+    new_values,
+    silver_increment,
 )
 from mdslab.workloads.pipeline.plan import SqlPlan
 from mdslab.workloads.pipeline.reference_step import REFERENCE_STEP
@@ -20,7 +26,10 @@ from mdslab.workloads.pipeline.silver_sql import silver_claims_plan, silver_tran
 PlanFactory = Callable[[Dialect], SqlPlan]
 
 
-def spark_step(name: str, layer: str, factory: PlanFactory, description: str) -> Step:
+def spark_step(
+    name: str, layer: str, factory: PlanFactory, description: str, incremental: Incremental | None = None
+) -> Step:
+    """A full build on Spark through RayDP; increments (``incremental``) on DuckDB (see its module)."""
     plan = factory(SPARK)
 
     def build(ctx: PipelineContext, versions: Versions) -> StepOutput:
@@ -36,7 +45,7 @@ def spark_step(name: str, layer: str, factory: PlanFactory, description: str) ->
 
         return StepOutput(outputs, ctx.lake.row_count(first, version=int(versions[first])), cleanup)
 
-    return Step(name, layer, tuple(plan.inputs.values()), tuple(plan.outputs), build, description)
+    return Step(name, layer, tuple(plan.inputs.values()), tuple(plan.outputs), build, description, None, incremental)
 
 
 PLANS: dict[str, PlanFactory] = {
@@ -55,26 +64,67 @@ STEPS: tuple[Step, ...] = (
         "silver",
         silver_transactions_plan,
         "Parse, type, deduplicate and conform transactions; quarantine the rest.",
+        silver_increment(silver_transactions_plan, "bronze.transactions"),
     ),
     spark_step(
         "silver_claims",
         "silver",
         silver_claims_plan,
         "Parse, type, deduplicate and conform claims against policies; quarantine the rest.",
+        silver_increment(silver_claims_plan, "bronze.claims"),
     ),
-    spark_step("gold_daily_spend", "gold", daily_spend_plan, "Daily spend per customer and merchant."),
+    spark_step(
+        "gold_daily_spend",
+        "gold",
+        daily_spend_plan,
+        "Daily spend per customer and merchant.",
+        gold_increment(
+            daily_spend_plan,
+            scoped="silver_transactions",
+            column="customer_id",
+            scope=new_values("silver.transactions", "customer_id"),
+            changes=("silver.transactions",),
+        ),
+    ),
     spark_step(
         "gold_fraud_features",
         "gold",
         fraud_features_plan,
         "Point-in-time fraud features per transaction, with labels.",
+        gold_increment(
+            fraud_features_plan,
+            scoped="silver_transactions",
+            column="customer_id",
+            scope=customers_with_new_transactions_or_labels,
+            changes=("silver.transactions", "bronze.fraud_labels"),
+            narrow={"fraud_labels": "event_id"},
+        ),
     ),
-    spark_step("gold_claims_monthly", "gold", claims_monthly_plan, "Claims by month, region, product and type."),
+    spark_step(
+        "gold_claims_monthly",
+        "gold",
+        claims_monthly_plan,
+        "Claims by month, region, product and type.",
+        gold_increment(
+            claims_monthly_plan,
+            scoped="silver_claims",
+            column="incident_month",
+            scope=new_values("silver.claims", "incident_month"),
+            changes=("silver.claims",),
+        ),
+    ),
     spark_step(
         "gold_claims_features",
         "gold",
         claims_features_plan,
         "Point-in-time claim features at first notice of loss, with the large-loss label.",
+        gold_increment(
+            claims_features_plan,
+            scoped="silver_claims",
+            column="customer_id",
+            scope=new_values("silver.claims", "customer_id"),
+            changes=("silver.claims",),
+        ),
     ),
 )
 

@@ -32,6 +32,7 @@ __all__ = [
     "Lakehouse",
     "MaintenanceResult",
     "MergeResult",
+    "NotAppendOnlyError",
     "NotPublishedError",
     "SchemaMismatchError",
     "TableInfo",
@@ -41,6 +42,10 @@ __all__ = [
 
 class TableMissingError(MdslabError):
     """The table has never been written (run the step that produces it)."""
+
+
+class NotAppendOnlyError(MdslabError):
+    """Rows were deleted or rewritten between two versions: the changes are not new rows only."""
 
 
 class NotPublishedError(TableMissingError):
@@ -185,6 +190,22 @@ class Lakehouse:
     ) -> pa.Table:
         """A snapshot as Arrow; ``version`` travels back in time."""
         return self.delta(name, version=version).to_pyarrow_table(columns=columns, filters=filters)
+
+    def appended_rows(self, name: str, *, after: int, to: int, columns: list[str] | None = None) -> pa.Table:
+        """The rows committed in versions ``after`` + 1 .. ``to`` (Delta's change feed, read from the add
+        actions; OPTIMIZE commits move no data and add nothing). Raises :class:`NotAppendOnlyError` when
+        any of those commits deleted or rewrote rows, where an incremental reader must start over."""
+        schema = self.spec(name).schema
+        wanted = pa.schema([schema.field(column) for column in (columns or schema.names)])
+        if to <= after:
+            return wanted.empty_table()
+        changes = pa.table(self.delta(name).load_cdf(starting_version=after + 1, ending_version=to).read_all())
+        kinds = set(changes.column("_change_type").to_pylist())
+        if kinds - {"insert"}:
+            raise NotAppendOnlyError(
+                f"{name} v{after + 1}..v{to} holds {', '.join(sorted(kinds))} changes, not only new rows"
+            )
+        return changes.select(wanted.names).cast(wanted)
 
     def ensure_table(self, name: str) -> DeltaTable:
         """Create the table empty, with its registered schema, partitioning and description."""

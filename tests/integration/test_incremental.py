@@ -1,0 +1,186 @@
+"""Incremental silver and gold equal a full refresh of the same bronze, row for row, whatever the batches
+held (duplicates, late events, rejected rows, new labels, a reference change), and a pipeline killed in
+the middle of an increment heals on its next run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from mdslab.lakehouse import Lakehouse
+from mdslab.settings import Settings
+from mdslab.workloads import reference
+from mdslab.workloads.batch_drop import batch_id_for
+from mdslab.workloads.contracts import Claim, Transaction
+from mdslab.workloads.landing import land_events, land_labels
+from mdslab.workloads.pipeline.runner import PipelineReport, lakehouse, run_pipeline
+from mdslab.workloads.pipeline.steps import STEPS
+from mdslab.workloads.simulation_runs import next_run
+from mdslab.workloads.simulator import SimulatedData, simulate
+from tests.conftest import fresh_lake
+from tests.lake_asserts import assert_same
+
+pytestmark = pytest.mark.integration
+
+BUILT = [name for step in STEPS if step.layer in ("silver", "gold") for name in step.outputs]
+QUARANTINE_ORDER = ("payload", "source", "ingested_at", "kafka_offset")
+
+
+@dataclass
+class Lab:
+    settings: Settings
+    lake: Lakehouse
+
+
+def _land(lab: Lab, data: SimulatedData, batch: str, *, part: tuple[float, float] | None = None) -> None:
+    """Events (or the share ``part`` of each stream, in arrival order) as one landing batch, and the
+    labels when the whole run is landed."""
+    for table, events, contract in (
+        ("bronze.transactions", data.transactions, Transaction),
+        ("bronze.claims", data.claims, Claim),
+    ):
+        start, stop = (0, len(events)) if part is None else (int(part[0] * len(events)), int(part[1] * len(events)))
+        land_events(
+            lab.lake,
+            table,
+            events.slice(start, stop - start),
+            batch_id=batch,
+            source="simulator",
+            contract_version=contract.CONTRACT_VERSION,
+        )
+    if part is None:
+        land_labels(lab.lake, data.fraud_labels, batch_id=batch)
+
+
+def _snapshot(lake: Lakehouse) -> dict[str, pa.Table]:
+    return {name: lake.read_table(name) for name in BUILT}
+
+
+def _assert_equal(incremental: dict[str, pa.Table], full: dict[str, pa.Table], lake: Lakehouse) -> None:
+    for name in BUILT:
+        keys = lake.spec(name).key or QUARANTINE_ORDER
+        assert_same(full[name], incremental[name], keys)
+
+
+def _modes(report: PipelineReport) -> dict[str, str | None]:
+    return {result.step: result.mode for result in report.results}
+
+
+@pytest.fixture(scope="module")
+def lab(services: Settings) -> Lab:
+    settings = fresh_lake(services, "inc")
+    return Lab(settings, lakehouse(settings))
+
+
+def test_increments_equal_a_full_refresh(lab: Lab, spark_provider: Any) -> None:
+    pg = lab.settings.postgres
+    first = simulate(next_run(pg, transactions=4_000, seed=21).config)
+    reference.upsert(pg, {"customers": first.customers, "merchants": first.merchants, "policies": first.policies})
+    _land(lab, first, batch_id_for(first.config))
+    built = run_pipeline(lab.settings, spark=spark_provider)
+    assert set(_modes(built).values()) == {"full"}, "the first build is a full one"
+
+    # a continuation, its later half first: the second batch then holds events *earlier* than the first
+    later = simulate(next_run(pg, transactions=3_000, seed=22).config)
+    _land(lab, later, "later-second-half", part=(0.5, 1.0))
+    step = run_pipeline(lab.settings, spark=spark_provider)
+    assert _modes(step)["silver_transactions"] == "incremental" and _modes(step)["gold_fraud_features"] == "incremental"
+    assert step.published, step.gate_line()
+    bronze_before = lab.lake.row_count("bronze.transactions")
+    _land(lab, later, "later-first-half", part=(0.0, 0.5))
+    land_labels(lab.lake, later.fraud_labels, batch_id=batch_id_for(later.config))  # labels for old events
+    # a replay of events silver already holds: every copy is a duplicate
+    land_events(
+        lab.lake,
+        "bronze.transactions",
+        first.transactions.slice(0, 800),
+        batch_id="replayed",
+        source="simulator",
+        contract_version=Transaction.CONTRACT_VERSION,
+    )
+    step = run_pipeline(lab.settings, spark=spark_provider)
+    assert set(_modes(step).values()) - {None} == {"incremental"}, _modes(step)
+    silver = next(result for result in step.results if result.step == "silver_transactions")
+    assert silver.rows_in == lab.lake.row_count("bronze.transactions") - bronze_before  # only the new rows
+    assert step.published, step.gate_line()
+
+    incremental = _snapshot(lab.lake)
+    full = run_pipeline(lab.settings, spark=spark_provider, force=True)
+    assert set(_modes(full).values()) == {"full"}
+    _assert_equal(incremental, _snapshot(lab.lake), lab.lake)
+
+
+def test_a_reference_change_rebuilds_silver_in_full_then_increments_resume(lab: Lab, spark_provider: Any) -> None:
+    pg = lab.settings.postgres
+    customers = reference.read(pg, reference.REFERENCE_TABLES[0], lab.lake.spec("bronze.customers").schema)
+    segment = customers.schema.get_field_index("segment")
+    moved = ["premium" if i % 7 == 0 else s for i, s in enumerate(customers.column("segment").to_pylist())]
+    reference.upsert(pg, {"customers": customers.set_column(segment, "segment", pa.array(moved))})
+    more = simulate(next_run(pg, transactions=2_000, seed=23).config)
+    _land(lab, more, batch_id_for(more.config))
+    changed = run_pipeline(lab.settings, spark=spark_provider)
+    assert _modes(changed)["silver_transactions"] == "full", "a customer change must re-conform every transaction"
+    assert _modes(changed)["gold_daily_spend"] == "full"  # silver was rewritten
+
+    more = simulate(next_run(pg, transactions=2_000, seed=24).config)
+    _land(lab, more, batch_id_for(more.config))
+    resumed = run_pipeline(lab.settings, spark=spark_provider)
+    assert _modes(resumed)["silver_transactions"] == "incremental"
+    incremental = _snapshot(lab.lake)
+    run_pipeline(lab.settings, spark=spark_provider, force=True)
+    _assert_equal(incremental, _snapshot(lab.lake), lab.lake)
+
+
+KILL_BETWEEN_OUTPUTS = textwrap.dedent(
+    """
+    import os, signal
+    from mdslab.lakehouse.tables import Lakehouse
+    from mdslab.settings import load_settings
+    from mdslab.workloads.pipeline.runner import run_pipeline
+
+    write = Lakehouse.write_table
+
+    def write_then_die(self, name, data, **options):
+        version = write(self, name, data, **options)
+        if name == "silver.transactions" and (options.get("metadata") or {}).get("mode") == "incremental":
+            os.kill(os.getpid(), signal.SIGKILL)  # after silver's commit, before quarantine's
+        return version
+
+    Lakehouse.write_table = write_then_die
+    run_pipeline(load_settings(), steps=["silver_transactions"])
+    """
+)
+
+
+def test_a_pipeline_killed_between_two_outputs_of_an_increment_heals(services: Settings, spark_provider: Any) -> None:
+    settings = fresh_lake(services, "kill")
+    lab = Lab(settings, lakehouse(settings))
+    pg = settings.postgres
+    first = simulate(next_run(pg, transactions=3_000, seed=31).config)
+    reference.upsert(pg, {"customers": first.customers, "merchants": first.merchants, "policies": first.policies})
+    _land(lab, first, "first")
+    run_pipeline(settings, spark=spark_provider)
+    more = simulate(next_run(pg, transactions=2_000, seed=32).config)
+    _land(lab, more, "more")
+    quarantine_before = lab.lake.version("silver.quarantine_transactions")
+
+    env = {**os.environ, **settings.environment()}
+    killed = subprocess.run([sys.executable, "-c", KILL_BETWEEN_OUTPUTS], env=env, capture_output=True, timeout=600)
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    assert lab.lake.version("silver.quarantine_transactions") == quarantine_before, "the kill came too late"
+
+    healed = run_pipeline(settings, spark=spark_provider)
+    assert _modes(healed)["silver_transactions"] == "full", "outputs that disagree must be rebuilt whole"
+    assert healed.published, healed.gate_line()
+    after_heal = _snapshot(lab.lake)
+    run_pipeline(settings, spark=spark_provider, force=True)
+    _assert_equal(after_heal, _snapshot(lab.lake), lab.lake)
+    ids = lab.lake.read_table("silver.transactions", columns=["event_id"]).column("event_id")
+    assert len(ids) == len(set(ids.to_pylist())), "the killed batch was applied twice"
