@@ -462,6 +462,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--duckdb-threads", type=int, default=None, help="DuckDB threads (default: DuckDB's own, all cores)."
     )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help=f"Where the JSON goes ({RESULTS_DIR}).")
+    parser.add_argument(
+        "--incremental",
+        action="store_true",
+        help="Instead: build a lake of the first --rows in full, then --batches batches incrementally, against a "
+        "full rebuild and the batch built from scratch (see bench/_incremental.py).",
+    )
+    parser.add_argument("--batches", type=int, default=10, help="With --incremental: batches (default 10).")
+    parser.add_argument("--batch-rows", type=int, default=50_000, help="With --incremental: rows per batch (50000).")
     args = parser.parse_args(argv)
     if args.repeat < 1 or any(rows < 1_000 for rows in args.rows):
         parser.error("--repeat must be >= 1 and every --rows >= 1000")
@@ -475,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load_settings()
     started_at = datetime.now(UTC)
+    if args.incremental:
+        return incremental_main(args, settings, started_at)
     report: dict[str, Any] = {
         "benchmark": "pipeline",
         "started_at": started_at.isoformat(timespec="seconds"),
@@ -579,6 +589,36 @@ def main(argv: list[str] | None = None) -> int:
     print_report(report, report["sizes"])
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"pipeline-{started_at:%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    console.print(f"JSON: {out}", style="dim", highlight=False)
+    return 0
+
+
+def incremental_main(args: argparse.Namespace, settings: Settings, started_at: datetime) -> int:
+    import _incremental
+
+    from mdslab.cli.services import ensure_services
+
+    with console.status("starting services") as status:
+        ensure_services(settings, on_step=status.update, quiet=True)
+        result = _incremental.run(
+            load_settings(),
+            rows=args.rows[0],
+            batches=args.batches,
+            batch_rows=args.batch_rows,
+            seed=args.seed,
+            say=status.update,
+        )
+    report = {
+        "benchmark": "pipeline-incremental",
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": package_versions(*PACKAGES),
+        **result,
+    }
+    _incremental.print_report(console, result)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    out = args.results_dir / f"pipeline-incremental-{started_at:%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     console.print(f"JSON: {out}", style="dim", highlight=False)
     return 0

@@ -150,6 +150,19 @@ DASHBOARDS = [
             Panel("Last run failed", [("mdslab_pipeline_step_last_failed", "{{step}}")], kind="stat"),
             Panel("Gold stale (1: no longer matches its inputs)", [("mdslab_gold_stale", "{{table}}")], kind="stat"),
             Panel(
+                "Data age: newest event readers can see (since it arrived)",
+                [("mdslab_published_data_age_seconds", "{{table}}")],
+                "s",
+            ),
+            Panel(
+                "Published vs latest version (write-audit-publish)",
+                [
+                    ("mdslab_table_published_version", "{{table}} published"),
+                    ('mdslab_table_version{layer=~"silver|gold"}', "{{table}} latest"),
+                ],
+                kind="table",
+            ),
+            Panel(
                 "Hours since each gold step last succeeded",
                 [('(time() - mdslab_pipeline_step_last_success_timestamp_seconds{layer="gold"}) / 3600', "{{step}}")],
                 "h",

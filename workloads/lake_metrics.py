@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import psycopg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -22,6 +23,7 @@ from prometheus_client.registry import Collector
 from mdslab.errors import MdslabError
 from mdslab.lakehouse import Lakehouse, TableInfo
 from mdslab.settings import PostgresSettings
+from mdslab.workloads.freshness import VISIBLE_TABLES, newest_arrival
 from mdslab.workloads.pipeline import runlog
 from mdslab.workloads.quality import GOLD_TABLES, freshness
 
@@ -38,6 +40,10 @@ class LakeSnapshot:
     taken_at: float
     seconds: float
     errors: list[str] = field(default_factory=list)
+    published: dict[str, int] = field(default_factory=dict)
+    """Audited table -> the version readers see (the quality gate's last publication)."""
+    newest_visible: dict[str, datetime] = field(default_factory=dict)
+    """Silver table -> arrival time of the newest event readers can see (end-to-end freshness)."""
 
 
 def take_snapshot(lake: Lakehouse, pg: PostgresSettings) -> LakeSnapshot:
@@ -46,11 +52,18 @@ def take_snapshot(lake: Lakehouse, pg: PostgresSettings) -> LakeSnapshot:
     errors: list[str] = []
     tables: list[TableInfo] = []
     stale: dict[str, list[str]] = {}
+    published: dict[str, int] = {}
+    newest: dict[str, datetime] = {}
     try:
         tables = [lake.info(spec.name) for spec in lake.registry]
         for name in GOLD_TABLES:
             if lake.exists(name):
                 stale[name] = freshness(lake, name)[1]
+        published = {name: publication.version for name, publication in lake.publications().items()}
+        for name in VISIBLE_TABLES:
+            arrived = newest_arrival(lake, name, published.get(name))
+            if arrived is not None:
+                newest[name] = arrived
     except (MdslabError, OSError) as exc:
         errors.append(f"lake: {exc}")
     steps: list[runlog.StepTotals] = []
@@ -59,7 +72,8 @@ def take_snapshot(lake: Lakehouse, pg: PostgresSettings) -> LakeSnapshot:
         steps, last_runs = runlog.step_totals(pg), runlog.latest_runs(pg)
     except psycopg.Error as exc:
         errors.append(f"PostgreSQL: {exc}".strip())
-    return LakeSnapshot(tables, stale, steps, last_runs, time.time(), time.perf_counter() - started, errors)
+    took = time.perf_counter() - started
+    return LakeSnapshot(tables, stale, steps, last_runs, time.time(), took, errors, published, newest)
 
 
 class LakeCollector(Collector):
@@ -114,7 +128,21 @@ def _table_families(snap: LakeSnapshot) -> Iterator[GaugeMetricFamily]:
     )
     for name, reasons in snap.stale_gold.items():
         stale.add_metric([name], 1.0 if reasons else 0.0)
-    yield from (version, rows, committed, stale)
+    published = GaugeMetricFamily(
+        "mdslab_table_published_version",
+        "Version readers see: the one the quality gate last published (write-audit-publish).",
+        labels=["table"],
+    )
+    for name, number in snap.published.items():
+        published.add_metric([name], number)
+    age = GaugeMetricFamily(
+        "mdslab_published_data_age_seconds",
+        "Seconds since the newest event readers can see (published silver and gold) arrived in bronze.",
+        labels=["table"],
+    )
+    for name, arrived in snap.newest_visible.items():
+        age.add_metric([name], max(0.0, snap.taken_at - arrived.timestamp()))
+    yield from (version, rows, committed, stale, published, age)
 
 
 def _step_families(snap: LakeSnapshot) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:

@@ -5,10 +5,15 @@ the middle of an increment heals on its next run."""
 from __future__ import annotations
 
 import os
+import queue
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -184,3 +189,49 @@ def test_a_pipeline_killed_between_two_outputs_of_an_increment_heals(services: S
     _assert_equal(after_heal, _snapshot(lab.lake), lab.lake)
     ids = lab.lake.read_table("silver.transactions", columns=["event_id"]).column("event_id")
     assert len(ids) == len(set(ids.to_pylist())), "the killed batch was applied twice"
+
+
+def test_watch_builds_what_arrives_and_stops_on_sigterm(lab: Lab) -> None:
+    """`pipeline run --watch` on a built lab: a new batch is picked up incrementally (no Spark session)
+    and published; SIGTERM ends it cleanly."""
+    env = {**os.environ, **lab.settings.environment(), "COLUMNS": "400"}
+    watch = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mdslab"), "pipeline", "run", "--watch", "--interval", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in watch.stdout or []], daemon=True).start()
+    try:
+        assert "nothing new" in _next_line_with(lines, ("nothing new", "built"))
+        more = simulate(next_run(lab.settings.postgres, transactions=1_500, seed=41).config)
+        _land(lab, more, batch_id_for(more.config))
+        built = _next_line_with(lines, ("built",))
+        assert "silver_transactions (incremental, +" in built and "published (quality gate passed)" in built, built
+        assert "events waited p50" in built
+    finally:
+        watch.send_signal(signal.SIGTERM)
+        assert watch.wait(timeout=60) == 0
+
+
+def _next_line_with(lines: queue.Queue[str], words: tuple[str, ...], timeout_s: float = 180) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if any(word in line for word in words):
+            return line
+    raise AssertionError(f"no line with {words} within {timeout_s:.0f} s")
+
+
+def test_watch_refuses_a_zero_interval() -> None:
+    from typer.testing import CliRunner
+
+    from mdslab.cli.main import app
+
+    result = CliRunner().invoke(app, ["pipeline", "run", "--watch", "--interval", "0"])
+    assert result.exit_code == 2 and "Invalid value for '--interval'" in result.output

@@ -59,6 +59,8 @@ def exported_names() -> set[str]:
         last_runs=[StepRun("gold_daily_spend", "gold", "built", now, 1.0, 10, {"gold.daily_spend": 10}, None)],
         taken_at=now.timestamp(),
         seconds=0.1,
+        published={"silver.transactions": 2},
+        newest_visible={"silver.transactions": now},
     )
     collector = LakeCollector.__new__(LakeCollector)
     collector.snapshot = lambda: snapshot  # type: ignore[method-assign]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
+from mdslab.workloads.freshness import visible_waits
 from mdslab.workloads.pipeline import runlog
 from mdslab.workloads.pipeline.framework import PipelineContext, SparkProvider, StepResult, run_step
 from mdslab.workloads.pipeline.steps import select_steps
@@ -25,6 +27,7 @@ class PipelineReport:
     lake_to_spark_s: float
     seconds: float
     gate: QualityReport | None = None  # None: not audited (nothing new to publish, or publish=False)
+    waits: list[float] = field(default_factory=list)  # seconds each newly visible event waited since arrival
 
     @property
     def published(self) -> bool:
@@ -85,11 +88,14 @@ def run_pipeline(
     finally:
         if spark is None:
             provider.close()
-    gate = None
+    gate, waits = None, []
     gold = [name for step in selected if step.layer == "gold" for name in step.outputs]
     if publish and _unpublished(ctx.lake, gold):
         on_step("quality gate", len(selected), len(selected))
         gate = check_gold(ctx.lake, max_quarantine_share=max_quarantine_share, tables=gold)
         if gate.passed:
+            before = {name: publication.version for name, publication in ctx.lake.publications().items()}
             publish_passed(ctx.lake, gate, run_id=ctx.run_id)
-    return PipelineReport(results, provider.started_in_s, ctx.lake_to_spark_s, time.perf_counter() - started, gate)
+            waits = visible_waits(ctx.lake, before, gate.audited, datetime.now(UTC))
+    seconds = time.perf_counter() - started
+    return PipelineReport(results, provider.started_in_s, ctx.lake_to_spark_s, seconds, gate, waits)

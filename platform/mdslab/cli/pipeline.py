@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
+import numpy as np
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -13,6 +17,7 @@ from rich.table import Table
 from mdslab.cli.context import console, one_line_errors, settings
 from mdslab.cli.lake import table_rows
 from mdslab.cli.services import ensure_services
+from mdslab.errors import MdslabError
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
 
@@ -30,7 +35,7 @@ def _steps_table(results: list) -> Table:  # type: ignore[type-arg]
     for result in results:
         rows_out = ", ".join(f"{name.split('.')[-1]}={rows:,}" for name, rows in result.rows_out.items())
         inputs = ", ".join(f"{name.split(':')[-1]}@{version}" for name, version in result.inputs.items())
-        status = "[green]built[/]" if result.status == "built" else "[dim]up to date[/]"
+        status = f"[green]built[/] ({result.mode})" if result.status == "built" else "[dim]up to date[/]"
         table.add_row(result.step, status, f"{result.seconds:.1f}", f"{result.rows_in:,}", rows_out, inputs)
     return table
 
@@ -47,22 +52,41 @@ def run(
             "silver_claims, gold_daily_spend, gold_fraud_features, gold_claims_monthly, bronze, silver, gold.",
         ),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Rebuild even when the inputs did not change.")] = False,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            "--force",
+            help="Rebuild the selected steps from all of their inputs, instead of adding what changed.",
+        ),
+    ] = False,
     max_quarantine_share: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="The gate's limit on the share of events silver rejects.")
     ] = 0.05,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep running: build what arrived every --interval seconds (Ctrl-C stops).")
+    ] = False,
+    interval: Annotated[float, typer.Option(min=0.5, help="Seconds between two runs with --watch.")] = 30.0,
 ) -> None:
     """Run the pipeline, then the quality gate on the gold it built: readers (scoring, the RAG index,
     `mdslab tables`' published column) see the new silver and gold only when every check passed.
-    Steps whose inputs did not change since their last build are skipped. Exits 1 when the gate fails."""
+
+    Steps are incremental: they process only the bronze (silver) or silver (gold) rows added since
+    their last build, and skip when nothing changed; --full-refresh rebuilds from everything. Full
+    builds run on Spark via RayDP, increments on DuckDB in this process (see docs/design-notes.md).
+    Exits 1 when the gate fails (without --watch, which reports it and goes on).
+    """
     from mdslab.workloads.pipeline.runner import run_pipeline
 
     current = settings()
+    if watch:
+        _watch(current, step, full_refresh, max_quarantine_share, interval)
+        return
     with console.status("starting") as status:
         report = run_pipeline(
             current,
             steps=step,
-            force=force,
+            force=full_refresh,
             max_quarantine_share=max_quarantine_share,
             on_step=lambda name, index, total: status.update(f"step {min(index + 1, total)}/{total}: {name}"),
         )
@@ -70,6 +94,43 @@ def run(
     spark = f"Spark session start {report.spark_start_s:.1f}s, " if report.spark_start_s else "Spark not needed, "
     console.print(f"{spark}lake -> Spark {report.lake_to_spark_s:.1f}s, total {report.seconds:.1f}s", style="dim")
     _say_gate(report)
+
+
+def _watch(current: Settings, steps: list[str] | None, full_refresh: bool, share: float, interval: float) -> None:
+    """One Spark session for the whole watch (started only when a full build needs it)."""
+    from mdslab.workloads.pipeline.framework import SparkProvider
+    from mdslab.workloads.pipeline.runner import run_pipeline
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda _signum, _frame: stop.set())
+    provider = SparkProvider(current)
+    console.print(f"building what arrives every {interval:g}s; Ctrl-C stops", style="dim")
+    try:
+        force = full_refresh
+        while not stop.is_set():
+            try:
+                report = run_pipeline(current, steps=steps, force=force, spark=provider, max_quarantine_share=share)
+                console.print(_watch_line(report), highlight=False)
+            except MdslabError as exc:
+                console.print(f"{datetime.now():%H:%M:%S} error: {exc}", style="red", highlight=False)
+            force = False
+            stop.wait(interval)
+    finally:
+        provider.close()
+
+
+def _watch_line(report: PipelineReport) -> str:
+    """One line per watch run: what was built how, what readers now see, how long events waited."""
+    built = [f"{r.step} ({r.mode}, +{r.rows_in:,})" for r in report.results if r.status == "built"]
+    now = f"{datetime.now():%H:%M:%S}"
+    if not built:
+        return f"{now} nothing new ({report.seconds:.1f}s)"
+    line = f"{now} built {', '.join(built)} in {report.seconds:.1f}s; {report.gate_line()}"
+    if report.waits:
+        p50, p95 = (float(q) for q in np.percentile(report.waits, [50, 95]))
+        line += f"; events waited p50 {p50:.1f}s, p95 {p95:.1f}s from arrival to visible"
+    return line
 
 
 def _say_gate(report: PipelineReport) -> None:

@@ -143,6 +143,8 @@ def _figures(current: Settings) -> dict[str, Any]:
         "consumer": {"up": consumer is not None, "lag_by_topic": lag},
         "layers": layers,
         "stale_gold": {name: reasons for name, reasons in snap.stale_gold.items() if reasons},
+        "published": snap.published,
+        "newest_visible": snap.newest_visible,
         "last_runs": [
             {"step": r.step, "status": r.status, "finished_at": r.finished_at, "seconds": round(r.seconds, 1)}
             for r in snap.last_runs
@@ -163,9 +165,16 @@ def _print_figures(figures: dict[str, Any]) -> None:
     console.print(f"lake: {layers or 'empty'}", highlight=False)
     for name, reasons in figures["stale_gold"].items():
         console.print(f"[yellow]stale[/] {name}: {'; '.join(reasons)}", highlight=False)
+    now = datetime.now(UTC)
+    for name, arrived in figures["newest_visible"].items():
+        age = int((now - arrived).total_seconds())
+        console.print(
+            f"freshness: the newest event readers see in {name} arrived {age // 60} min {age % 60} s ago "
+            f"(published v{figures['published'].get(name)})",
+            highlight=False,
+        )
     if figures["last_runs"]:
         table = Table("step", "last run", "ago", "seconds", title_justify="left")
-        now = datetime.now(UTC)
         for run in figures["last_runs"]:
             colour = "red" if run["status"] == "failed" else "green"
             ago = int((now - run["finished_at"]).total_seconds())
