@@ -10,8 +10,9 @@ here; on a real feed the same figure from ``event_time`` is one column away.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from mdslab.lakehouse import Lakehouse
@@ -23,12 +24,15 @@ def newest_arrival(lake: Lakehouse, table: str, version: int | None) -> datetime
     """The latest ``ingested_at`` in a snapshot, from the log's file statistics (no data is read)."""
     if version is None:
         return None
-    actions = lake.delta(table, version=version).get_add_actions(flatten=True)
+    actions = pa.table(lake.delta(table, version=version).get_add_actions(flatten=True))
     column = "max.ingested_at"
     if column not in actions.schema.names or not len(actions):
         return None
     newest: datetime | None = pc.max(actions.column(column)).as_py()
     return newest.replace(tzinfo=UTC) if newest is not None and newest.tzinfo is None else newest
+
+
+STATS_RESOLUTION = timedelta(milliseconds=1)  # Delta's file statistics keep timestamps to the millisecond
 
 
 def visible_waits(
@@ -40,7 +44,8 @@ def visible_waits(
         if table not in after or after.get(table) == before.get(table):
             continue
         previous = newest_arrival(lake, table, before.get(table))
-        filters = pc.field("ingested_at") > previous if previous is not None else None
+        # rows of the previous version arrived before its truncated maximum + 1 ms
+        filters = pc.field("ingested_at") >= previous + STATS_RESOLUTION if previous is not None else None
         arrived = lake.read_table(table, version=after[table], columns=["ingested_at"], filters=filters)
         stamps = arrived.column("ingested_at").to_pylist()
         waits.extend((published_at - stamp).total_seconds() for stamp in stamps)

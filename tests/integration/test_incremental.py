@@ -94,8 +94,11 @@ def test_increments_equal_a_full_refresh(lab: Lab, spark_provider: Any) -> None:
 
     # a continuation, its later half first: the second batch then holds events *earlier* than the first
     later = simulate(next_run(pg, transactions=3_000, seed=22).config)
+    visible = {table: lab.lake.row_count(table) for table in ("silver.transactions", "silver.claims")}
     _land(lab, later, "later-second-half", part=(0.5, 1.0))
     step = run_pipeline(lab.settings, spark=spark_provider)
+    newly_visible = sum(lab.lake.row_count(table) - rows for table, rows in visible.items())
+    assert len(step.waits) == newly_visible > 0 and min(step.waits) >= 0  # one wait per event readers now see
     assert _modes(step)["silver_transactions"] == "incremental" and _modes(step)["gold_fraud_features"] == "incremental"
     assert step.published, step.gate_line()
     bronze_before = lab.lake.row_count("bronze.transactions")
@@ -191,9 +194,17 @@ def test_a_pipeline_killed_between_two_outputs_of_an_increment_heals(services: S
     assert len(ids) == len(set(ids.to_pylist())), "the killed batch was applied twice"
 
 
-def test_watch_builds_what_arrives_and_stops_on_sigterm(lab: Lab) -> None:
+def test_watch_builds_what_arrives_and_stops_on_sigterm(lab: Lab, spark_provider: Any) -> None:
     """`pipeline run --watch` on a built lab: a new batch is picked up incrementally (no Spark session)
     and published; SIGTERM ends it cleanly."""
+    if not lab.lake.exists("bronze.transactions"):  # run alone: the tests above built the lab
+        first = simulate(next_run(lab.settings.postgres, transactions=3_000, seed=40).config)
+        reference.upsert(
+            lab.settings.postgres,
+            {"customers": first.customers, "merchants": first.merchants, "policies": first.policies},
+        )
+        _land(lab, first, batch_id_for(first.config))
+    run_pipeline(lab.settings, spark=spark_provider)
     env = {**os.environ, **lab.settings.environment(), "COLUMNS": "400"}
     watch = subprocess.Popen(
         [str(Path(sys.executable).parent / "mdslab"), "pipeline", "run", "--watch", "--interval", "1"],

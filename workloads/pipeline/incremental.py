@@ -5,12 +5,13 @@ full build, with the event ids silver already holds as an extra input (``seen``)
 event received before is quarantined as a duplicate exactly as a full build would; the new silver and
 quarantine rows are appended.
 
-Gold: every output row is a function of some scope of silver: a customer's transactions (daily spend,
-point-in-time fraud features over a customer's own history, claims features over the customer's and
-their policies' claims) or a month (monthly claims). The increment finds the scopes the new rows touch
-(including transactions whose fraud label arrived since), recomputes those scopes whole from the current
-silver with the same SQL plan, and MERGEs the rows by the table's key. Late events are therefore
-placed correctly: a customer's windows are recomputed over their whole history.
+Gold: every output row is a function of some scope of silver: a customer's day (daily spend), a
+customer's history (point-in-time fraud features; claims features over the customer's and their
+policies' claims) or a month (monthly claims). The increment finds the scopes the new rows touch
+(including transactions whose fraud label arrived since), recomputes them from the current silver with
+the same SQL plan, and MERGEs the rows by the table's key. Fraud features only look back, so of a
+customer's rows only those from their earliest new transaction on (and the newly labelled ones) are
+merged; a late event therefore shifts the windows of the later rows, as a full build would.
 
 Increments run the plans on DuckDB in this process: a batch is small next to the lake, and a Spark
 session (~15-20 s to start here, seconds per job) would cost more than the work. Full builds, where
@@ -20,8 +21,11 @@ checks they agree), and ``tests/integration/test_incremental.py`` that N increme
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -31,11 +35,19 @@ from mdslab.workloads.pipeline.framework import Incremental, PipelineContext, St
 from mdslab.workloads.pipeline.plan import SqlPlan
 
 SilverPlanFactory = Callable[..., SqlPlan]
-Scope = Callable[[PipelineContext, Versions, Versions], pa.Array]
+Scope = Callable[[PipelineContext, Versions, Versions], pc.Expression]
+Keep = Callable[[PipelineContext, Versions, Versions, pa.Table], pa.Table]
 
 
 def _new(ctx: PipelineContext, table: str, base: Versions, current: Versions, columns: list[str]) -> pa.Table:
-    return ctx.lake.appended_rows(table, after=int(base[table]), to=int(current[table]), columns=columns)
+    """The rows ``table`` gained since ``base`` (read once per run and step: scope and keep share it)."""
+    key = f"appended:{table}:{base.get(table)}..{current.get(table)}:{','.join(columns)}"
+    if key not in ctx.scratch:
+        ctx.scratch[key] = ctx.lake.appended_rows(
+            table, after=int(base[table]), to=int(current[table]), columns=columns
+        )
+    rows: pa.Table = ctx.scratch[key]
+    return rows
 
 
 def silver_increment(factory: SilverPlanFactory, events_table: str) -> Incremental:
@@ -63,45 +75,49 @@ def gold_increment(
     factory: Callable[[Dialect], SqlPlan],
     *,
     scoped: str,
-    column: str,
     scope: Scope,
     changes: tuple[str, ...],
     narrow: dict[str, str] | None = None,
+    keep: Keep | None = None,
 ) -> Incremental:
-    """Recompute the rows of the ``scoped`` input view whose ``column`` is in ``scope(...)`` and MERGE
-    the results. ``narrow`` (view -> column) reads other views only for the values the scoped rows hold."""
+    """Recompute from the rows of the ``scoped`` input view that ``scope`` selects and MERGE the results
+    (``keep``: only the output rows that can have changed). ``narrow`` (view -> column) reads other
+    views only for the values the scoped rows hold."""
     plan = factory(DUCKDB)
 
     def build(ctx: PipelineContext, base: Versions, current: Versions) -> StepOutput:
-        keys = pc.unique(scope(ctx, base, current))
-        scoped_rows = ctx.lake.read_table(
-            plan.inputs[scoped], version=int(current[plan.inputs[scoped]]), filters=pc.field(column).isin(keys)
-        )
+        table = plan.inputs[scoped]
+        scoped_rows = ctx.lake.read_table(table, version=int(current[table]), filters=scope(ctx, base, current))
         inputs = {scoped: scoped_rows}
-        for view, table in plan.inputs.items():
+        for view, name in plan.inputs.items():
             if view == scoped:
                 continue
             by = (narrow or {}).get(view)
             filters = pc.field(by).isin(pc.unique(scoped_rows.column(by))) if by else None
-            inputs[view] = ctx.lake.read_table(table, version=int(current[table]), filters=filters)
+            inputs[view] = ctx.lake.read_table(name, version=int(current[name]), filters=filters)
         outputs = run_duckdb(plan, inputs)
+        if keep is not None:
+            outputs = {name: keep(ctx, base, current, rows) for name, rows in outputs.items()}
         return StepOutput(outputs, scoped_rows.num_rows, modes=dict.fromkeys(outputs, "merge"))
 
     return Incremental(changes=changes, build=build)
 
 
-def new_values(table: str, column: str) -> Scope:
-    """The scope is the ``column`` values of the rows ``table`` gained."""
+def new_values(table: str, *columns: str) -> Scope:
+    """Rows whose ``columns`` each hold a value of the rows ``table`` gained (e.g. the new rows' days
+    and customers: every daily group a new row falls in, and partition pruning by day)."""
 
-    def scope(ctx: PipelineContext, base: Versions, current: Versions) -> pa.Array:
-        return _new(ctx, table, base, current, [column]).column(column).combine_chunks()
+    def scope(ctx: PipelineContext, base: Versions, current: Versions) -> pc.Expression:
+        new = _new(ctx, table, base, current, list(columns))
+        expressions = [pc.field(column).isin(pc.unique(new.column(column))) for column in columns]
+        return functools.reduce(operator.and_, expressions)
 
     return scope
 
 
-def customers_with_new_transactions_or_labels(ctx: PipelineContext, base: Versions, current: Versions) -> pa.Array:
+def customers_with_new_transactions_or_labels(ctx: PipelineContext, base: Versions, current: Versions) -> pc.Expression:
     """Customers with new transactions, and those of transactions whose fraud label arrived since."""
-    customers = _new(ctx, "silver.transactions", base, current, ["customer_id"]).column("customer_id")
+    customers = _new(ctx, "silver.transactions", base, current, ["customer_id", "event_time"]).column("customer_id")
     labelled = _new(ctx, "bronze.fraud_labels", base, current, ["event_id"]).column("event_id")
     if len(labelled):
         owners = ctx.lake.read_table(
@@ -111,4 +127,24 @@ def customers_with_new_transactions_or_labels(ctx: PipelineContext, base: Versio
             filters=pc.field("event_id").isin(pc.unique(labelled)),
         ).column("customer_id")
         customers = pa.chunked_array([*customers.chunks, *owners.chunks], pa.string())
-    return customers.combine_chunks()
+    return pc.field("customer_id").isin(pc.unique(customers.combine_chunks()))
+
+
+def since_first_new_event_or_labelled(
+    ctx: PipelineContext, base: Versions, current: Versions, rows: pa.Table
+) -> pa.Table:
+    """Fraud features look back only: a customer's rows before their earliest new transaction are
+    unchanged, and of those only the ones whose label arrived since need their label columns."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("features", rows)
+        con.register("new_rows", _new(ctx, "silver.transactions", base, current, ["customer_id", "event_time"]))
+        con.register("labelled", _new(ctx, "bronze.fraud_labels", base, current, ["event_id"]))
+        return con.sql(
+            "SELECT f.* FROM features f LEFT JOIN (SELECT customer_id, min(event_time) AS cutoff FROM new_rows "
+            "GROUP BY customer_id) c ON f.customer_id = c.customer_id "
+            "WHERE f.event_time >= c.cutoff OR f.event_id IN (SELECT event_id FROM labelled)"
+        ).to_arrow_table()
+    finally:
+        con.close()

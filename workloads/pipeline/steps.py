@@ -18,6 +18,7 @@ from mdslab.workloads.pipeline.incremental import (
     gold_increment,
     new_values,
     silver_increment,
+    since_first_new_event_or_labelled,
 )
 from mdslab.workloads.pipeline.plan import SqlPlan
 from mdslab.workloads.pipeline.reference_step import REFERENCE_STEP
@@ -81,8 +82,7 @@ STEPS: tuple[Step, ...] = (
         gold_increment(
             daily_spend_plan,
             scoped="silver_transactions",
-            column="customer_id",
-            scope=new_values("silver.transactions", "customer_id"),
+            scope=new_values("silver.transactions", "event_date", "customer_id"),
             changes=("silver.transactions",),
         ),
     ),
@@ -94,10 +94,10 @@ STEPS: tuple[Step, ...] = (
         gold_increment(
             fraud_features_plan,
             scoped="silver_transactions",
-            column="customer_id",
             scope=customers_with_new_transactions_or_labels,
             changes=("silver.transactions", "bronze.fraud_labels"),
             narrow={"fraud_labels": "event_id"},
+            keep=since_first_new_event_or_labelled,
         ),
     ),
     spark_step(
@@ -108,7 +108,6 @@ STEPS: tuple[Step, ...] = (
         gold_increment(
             claims_monthly_plan,
             scoped="silver_claims",
-            column="incident_month",
             scope=new_values("silver.claims", "incident_month"),
             changes=("silver.claims",),
         ),
@@ -121,7 +120,6 @@ STEPS: tuple[Step, ...] = (
         gold_increment(
             claims_features_plan,
             scoped="silver_claims",
-            column="customer_id",
             scope=new_values("silver.claims", "customer_id"),
             changes=("silver.claims",),
         ),

@@ -111,7 +111,7 @@ def _watch(current: Settings, steps: list[str] | None, full_refresh: bool, share
         while not stop.is_set():
             try:
                 report = run_pipeline(current, steps=steps, force=force, spark=provider, max_quarantine_share=share)
-                console.print(_watch_line(report), highlight=False)
+                console.print(_watch_line(report), highlight=False, soft_wrap=True)  # one line per run, for logs
             except MdslabError as exc:
                 console.print(f"{datetime.now():%H:%M:%S} error: {exc}", style="red", highlight=False)
             force = False
