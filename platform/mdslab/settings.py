@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -104,6 +104,11 @@ class ComputeSettings(BaseModel):
     spark_executor_cores: int = Field(default=2, ge=1)
     spark_executor_memory: str = "3g"
     spark_driver_memory: str = "1g"
+    spark_placement: Literal["", "PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
+        default="",
+        description="Ray placement group strategy for the Spark executors (RayDP): SPREAD puts them on "
+        "different nodes of a cluster where it can, STRICT_SPREAD must; empty: Ray's default placement.",
+    )
     spark_shuffle_partitions: int = Field(
         default=64,
         ge=1,

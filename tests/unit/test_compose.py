@@ -415,7 +415,8 @@ def test_optional_profiles_are_not_started_by_default(compose: dict[str, Any]) -
     assert by_profile["mongodb"] == {"mongodb"}
     assert by_profile["alloy"] == {"alloy"}  # an agent for a remote Prometheus: here it would duplicate series
     assert {"openmetadata-server", "openmetadata-ingestion", "openmetadata-search"} <= by_profile["openmetadata"]
-    assert set(by_profile) == {"openmetadata", "mongodb", "alloy"}
+    assert by_profile["ray"] == {"ray-head", "ray-worker"}
+    assert set(by_profile) == {"openmetadata", "mongodb", "alloy", "ray"}
     default = {name for name, service in services.items() if not service.get("profiles")}
     assert default == CORE_SERVICES
     for name in default:
@@ -459,7 +460,11 @@ def test_images_are_pinned_and_built_images_follow_the_lock(compose: dict[str, A
     assert f"FROM ghcr.io/mlflow/mlflow:v{mlflow_version}\n" in mlflow_dockerfile
     assert f"mlflow=={mlflow_version} " in mlflow_dockerfile
     assert services["mlflow"]["image"].endswith(f":{mlflow_version}")
-    for dockerfile in (airflow_dockerfile, mlflow_dockerfile):
+    ray_version = _locked_version("ray")
+    ray_dockerfile = (COMPOSE_DIR / "ray" / "Dockerfile").read_text()
+    assert {services["ray-head"]["image"], services["ray-worker"]["image"]} == {f"mdslab/ray:{ray_version}"}
+    assert "uv export --frozen" in ray_dockerfile and "--no-deps" in ray_dockerfile and "openjdk-17" in ray_dockerfile
+    for dockerfile in (airflow_dockerfile, mlflow_dockerfile, ray_dockerfile):
         for line in dockerfile.splitlines():
             if line.startswith("FROM "):
                 assert ":" in line.split()[1] and ":latest" not in line, line

@@ -124,6 +124,7 @@ def start_spark(settings: ComputeSettings, app_name: str = "mdslab") -> SparkRun
             num_executors=settings.spark_executors,
             executor_cores=settings.spark_executor_cores,
             executor_memory=settings.spark_executor_memory,
+            placement_group_strategy=settings.spark_placement or None,
             configs=spark_configs(settings),
         )
         spark.sparkContext.setLogLevel(SPARK_LOG_LEVEL)
