@@ -89,3 +89,13 @@ def test_the_same_continuation_is_the_same_bytes() -> None:
 def test_a_continuation_without_its_world_is_refused() -> None:
     with pytest.raises(ValueError, match="world_spec"):
         SimulationConfig(transactions=2_000, run=1)
+
+
+def test_a_window_no_policy_covers_any_more_is_refused_with_the_reason() -> None:
+    from mdslab.workloads.simulator.claims import WorldExhaustedError
+
+    far = SimulationConfig(
+        transactions=2_000, seed=5, start=FIRST.start + timedelta(days=21 * 365), run=40, world_spec=FIRST.world
+    )
+    with pytest.raises(WorldExhaustedError, match="renewals are not simulated"):
+        simulate(far)

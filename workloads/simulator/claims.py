@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 import pyarrow as pa
 
+from mdslab.errors import MdslabError
 from mdslab.workloads.contracts import (
     CLAIM_TYPES_BY_PRODUCT,
     MAX_CLAIM_AMOUNT,
@@ -62,12 +63,16 @@ LIFE_BENEFIT_SHARE: dict[ClaimType, tuple[float, ...]] = {
 SUSPICIOUS_SHARE = 0.06
 
 
+class WorldExhaustedError(MdslabError):
+    """A continuation reached a window that none of the world's policies covers any more."""
+
+
 def claim_frame(world: World, n: int, rng: np.random.Generator) -> Frame:
     """``n`` claims in arrival order (reported time plus a little jitter)."""
     policies, cities = world.policies, world.cities
     active = np.flatnonzero(policies.active)
     if n and not len(active):
-        raise ValueError(
+        raise WorldExhaustedError(
             f"no policy of the simulated world covers {world.config.start:%Y-%m-%d} plus {world.config.days} days: "
             "its annual policies have run out (renewals are not simulated); start a new lab or a new world"
         )
