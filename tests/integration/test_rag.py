@@ -168,6 +168,9 @@ def test_reindexing_embeds_only_changed_chunks_and_removes_vanished_rows_and_sec
     rows = _claim_rows(lake)
     gone = sorted(rows)[:3]
     lake.delta(CLAIMS_TABLE).delete(f"claim_id IN ({', '.join(repr(c) for c in gone)})")
+    unpublished = {c.chunk_id: c.content_hash for c in chunk_documents(corpus(lake, []), max_chars=800, overlap=100)}
+    assert {f"silver.claims:{c}#0" for c in gone} <= set(unpublished)  # readers see the published version only
+    lake.publish({CLAIMS_TABLE: lake.version(CLAIMS_TABLE) or 0}, run_id="test", note="three claims withdrawn")
     (docs / "runbook.md").write_text(RUNBOOK.replace("a new key is generated", "a fresh key is generated"))
     (docs / "glossary.md").unlink()
     after = {c.chunk_id: c.content_hash for c in chunk_documents(corpus(lake, [docs]), max_chars=800, overlap=100)}

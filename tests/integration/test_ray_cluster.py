@@ -26,7 +26,8 @@ from mdslab.workloads.simulator import simulate
 from tests.conftest import free_port, fresh_lake
 from tests.lake_asserts import assert_same
 
-pytestmark = pytest.mark.integration
+# ~3 min (a second Ray cluster and Spark session next to the run's own): in `make test-all`, not the default lane
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CLUSTER = textwrap.dedent(
     """
