@@ -153,16 +153,25 @@ def current_input_versions(ctx: PipelineContext, step: Step) -> Versions:
 
 def step_stamp(lake: Lakehouse, table: str) -> tuple[dict[str, Any], list[str]]:
     """What the last pipeline-step commit of ``table`` recorded, and the data-changing commits made
-    after it by anything else (maintenance commits, OPTIMIZE and VACUUM, do not count)."""
-    after: list[str] = []
-    for entry in lake.delta(table).history():  # newest first
-        raw = entry.get(METADATA_KEY) or "{}"
-        stamp = json.loads(raw) if isinstance(raw, str) else dict(raw)
-        if stamp.get("step"):
-            return stamp, after
-        if entry.get("operation") not in MAINTENANCE:
-            after.append(f"{entry.get('operation')} at v{entry.get('version')}")
-    return {}, after
+    after it by anything else (maintenance commits, OPTIMIZE and VACUUM, do not count).
+
+    Reads the log from the newest commit back, a few commits at a time: an incremental table gains a
+    commit per run, and its whole history is one S3 read per commit."""
+    table_log = lake.delta(table)
+    limit, seen = 4, 0
+    while True:
+        entries = table_log.history(limit)  # newest first
+        after: list[str] = []
+        for entry in entries:
+            raw = entry.get(METADATA_KEY) or "{}"
+            stamp = json.loads(raw) if isinstance(raw, str) else dict(raw)
+            if stamp.get("step"):
+                return stamp, after
+            if entry.get("operation") not in MAINTENANCE:
+                after.append(f"{entry.get('operation')} at v{entry.get('version')}")
+        if len(entries) <= seen or len(entries) < limit:
+            return {}, after
+        seen, limit = len(entries), limit * 8
 
 
 def recorded_inputs(ctx: PipelineContext, step: Step, output: str) -> Versions | None:
@@ -174,11 +183,11 @@ def recorded_inputs(ctx: PipelineContext, step: Step, output: str) -> Versions |
     return stamp.get("inputs") if stamp.get("step") == step.name and not changed_after else None
 
 
-def _incremental_base(ctx: PipelineContext, step: Step, versions: Versions) -> Versions | None:
-    """The versions an increment starts from, or None when only a full build is exact."""
+def _incremental_base(step: Step, recorded: list[Versions | None], versions: Versions) -> Versions | None:
+    """The versions an increment starts from (``recorded``: per output), or None when only a full
+    build is exact."""
     if step.incremental is None:
         return None
-    recorded = [recorded_inputs(ctx, step, output) for output in step.outputs]
     base = recorded[0]
     if base is None or any(other != base for other in recorded[1:]):
         return None
@@ -223,12 +232,13 @@ def run_step(ctx: PipelineContext, step: Step, *, force: bool = False) -> StepRe
     """Build the step's outputs unless they already record the current input versions."""
     started = time.perf_counter()
     versions = current_input_versions(ctx, step)
-    if not force and all(recorded_inputs(ctx, step, output) == versions for output in step.outputs):
+    recorded = [recorded_inputs(ctx, step, output) for output in step.outputs]
+    if not force and all(inputs == versions for inputs in recorded):
         outputs = {name: ctx.lake.version(name) or 0 for name in step.outputs}
         rows = {name: ctx.lake.info(name).rows for name in step.outputs}
         return StepResult(step.name, "up_to_date", versions, outputs, 0, rows, time.perf_counter() - started)
     read_before, build_started = ctx.lake_to_spark_s, time.perf_counter()
-    base = None if force else _incremental_base(ctx, step, versions)
+    base = None if force else _incremental_base(step, recorded, versions)
     built: StepOutput | None = None
     mode: BuildMode = "full"
     if base is not None and step.incremental is not None:

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 
 PATH = "_mdslab/publications"
+COMPACT_EVERY = 100  # publications between two compactions of the pointer table
 SCHEMA = pa.schema(
     [
         pa.field("table_name", pa.string(), nullable=False),
@@ -90,3 +91,7 @@ def publish(
         schema=SCHEMA,
     )
     write_deltalake(location, rows, mode="append", storage_options=storage_options)
+    log = DeltaTable(location, storage_options=storage_options)
+    if log.version() % COMPACT_EVERY == 0:  # a watch publishes every few seconds: keep reads to a few files
+        log.optimize.compact()
+        log.create_checkpoint()
