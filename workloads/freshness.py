@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mdslab.lakehouse import Lakehouse
+from mdslab.lakehouse import Lakehouse, NotAppendOnlyError
 
 VISIBLE_TABLES = ("silver.transactions", "silver.claims")
 
@@ -43,10 +43,20 @@ def visible_waits(
     for table in VISIBLE_TABLES:
         if table not in after or after.get(table) == before.get(table):
             continue
-        previous = newest_arrival(lake, table, before.get(table))
-        # rows of the previous version arrived before its truncated maximum + 1 ms
-        filters = pc.field("ingested_at") >= previous + STATS_RESOLUTION if previous is not None else None
-        arrived = lake.read_table(table, version=after[table], columns=["ingested_at"], filters=filters)
-        stamps = arrived.column("ingested_at").to_pylist()
+        stamps = _new_arrivals(lake, table, before.get(table), after[table]).to_pylist()
         waits.extend((published_at - stamp).total_seconds() for stamp in stamps)
     return waits
+
+
+def _new_arrivals(lake: Lakehouse, table: str, before: int | None, after: int) -> pa.ChunkedArray:
+    """``ingested_at`` of the rows ``after`` holds and ``before`` did not: the commits in between when
+    they only added rows (an increment), else the rows that arrived after the previous version's newest."""
+    if before is not None:
+        try:
+            return lake.appended_rows(table, after=before, to=after, columns=["ingested_at"]).column("ingested_at")
+        except NotAppendOnlyError:
+            pass  # a full build rewrote the table
+    previous = newest_arrival(lake, table, before)
+    # rows of the previous version arrived before its truncated maximum + 1 ms
+    filters = pc.field("ingested_at") >= previous + STATS_RESOLUTION if previous is not None else None
+    return lake.read_table(table, version=after, columns=["ingested_at"], filters=filters).column("ingested_at")

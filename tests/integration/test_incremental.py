@@ -119,6 +119,21 @@ def test_increments_equal_a_full_refresh(lab: Lab, spark_provider: Any) -> None:
     assert silver.rows_in == lab.lake.row_count("bronze.transactions") - bronze_before  # only the new rows
     assert step.published, step.gate_line()
 
+    # a batch of copies only: silver gains a version and no row; gold records it and changes nothing
+    gold_rows = lab.lake.row_count("gold.fraud_features")
+    land_events(
+        lab.lake,
+        "bronze.transactions",
+        later.transactions.slice(0, 50),
+        batch_id="copies-only",
+        source="simulator",
+        contract_version=Transaction.CONTRACT_VERSION,
+    )
+    step = run_pipeline(lab.settings, spark=spark_provider)
+    fraud = next(result for result in step.results if result.step == "gold_fraud_features")
+    assert (fraud.mode, fraud.rows_out) == ("incremental", {"gold.fraud_features": 0}), fraud
+    assert lab.lake.row_count("gold.fraud_features") == gold_rows and step.published, step.gate_line()
+
     incremental = _snapshot(lab.lake)
     full = run_pipeline(lab.settings, spark=spark_provider, force=True)
     assert set(_modes(full).values()) == {"full"}

@@ -9,6 +9,12 @@ from mdslab.workloads.pipeline.silver_sql import haversine_km, usd
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 LARGE_LOSS_USD = 10_000
+FRAUD_LOOK_BACK_US = 30 * DAY_US  # the longest bounded window of the fraud features
+# the silver columns the fraud features read (an increment reads only these)
+FRAUD_INPUT_COLUMNS = (
+    "event_id", "customer_id", "merchant_id", "event_time", "amount_usd", "merchant_category", "channel",
+    "local_hour", "distance_from_home_km", "lat", "lon",
+)  # fmt: skip
 
 
 def daily_spend_plan(d: Dialect) -> SqlPlan:
@@ -37,7 +43,7 @@ def fraud_features_plan(d: Dialect) -> SqlPlan:
     w1h, w24h, w30d = (
         _before("customer_id", HOUR_US),
         _before("customer_id", DAY_US),
-        _before("customer_id", 30 * DAY_US),
+        _before("customer_id", FRAUD_LOOK_BACK_US),
     )
     history = _before("customer_id", None)
     prev_lat = d.last_non_null_over("lat", history)

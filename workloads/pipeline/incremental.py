@@ -7,11 +7,16 @@ quarantine rows are appended.
 
 Gold: every output row is a function of some scope of silver: a customer's day (daily spend), a
 customer's history (point-in-time fraud features; claims features over the customer's and their
-policies' claims) or a month (monthly claims). The increment finds the scopes the new rows touch
-(including transactions whose fraud label arrived since), recomputes them from the current silver with
-the same SQL plan, and MERGEs the rows by the table's key. Fraud features only look back, so of a
-customer's rows only those from their earliest new transaction on (and the newly labelled ones) are
-merged; a late event therefore shifts the windows of the later rows, as a full build would.
+policies' claims) or a month (monthly claims). The increment finds the scopes the new rows touch,
+recomputes them from the current silver with the same SQL plan, and MERGEs the rows by the table's key.
+
+Fraud features only look back, so a customer's rows change from their earliest new (or newly
+labelled) transaction on, the *start*; a late event therefore shifts the windows of the later rows, as a
+full build would. Their cost must follow the batch, not the customer's whole history: every bounded
+window looks back at most 30 days, so the plan gets the customer's rows from 30 days before the start,
+and of the older history only the rows the unbounded features can see (the latest transaction, the
+latest located one, the latest at each merchant the recent rows name). The plan's output for rows from
+the start on is then exactly what it gives over the whole history.
 
 Increments run the plans on DuckDB in this process: a batch is small next to the lake, and a Spark
 session (~15-20 s to start here, seconds per job) would cost more than the work. Full builds, where
@@ -24,6 +29,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
@@ -36,11 +42,10 @@ from mdslab.workloads.pipeline.plan import SqlPlan
 
 SilverPlanFactory = Callable[..., SqlPlan]
 Scope = Callable[[PipelineContext, Versions, Versions], pc.Expression]
-Keep = Callable[[PipelineContext, Versions, Versions, pa.Table], pa.Table]
 
 
 def _new(ctx: PipelineContext, table: str, base: Versions, current: Versions, columns: list[str]) -> pa.Table:
-    """The rows ``table`` gained since ``base`` (read once per run and step: scope and keep share it)."""
+    """The rows ``table`` gained since ``base`` (read once per run and step)."""
     key = f"appended:{table}:{base.get(table)}..{current.get(table)}:{','.join(columns)}"
     if key not in ctx.scratch:
         ctx.scratch[key] = ctx.lake.appended_rows(
@@ -72,17 +77,9 @@ def silver_increment(factory: SilverPlanFactory, events_table: str) -> Increment
 
 
 def gold_increment(
-    factory: Callable[[Dialect], SqlPlan],
-    *,
-    scoped: str,
-    scope: Scope,
-    changes: tuple[str, ...],
-    narrow: dict[str, str] | None = None,
-    keep: Keep | None = None,
+    factory: Callable[[Dialect], SqlPlan], *, scoped: str, scope: Scope, changes: tuple[str, ...]
 ) -> Incremental:
-    """Recompute from the rows of the ``scoped`` input view that ``scope`` selects and MERGE the results
-    (``keep``: only the output rows that can have changed). ``narrow`` (view -> column) reads other
-    views only for the values the scoped rows hold."""
+    """Recompute from the rows of the ``scoped`` input view that ``scope`` selects and MERGE the results."""
     plan = factory(DUCKDB)
 
     def build(ctx: PipelineContext, base: Versions, current: Versions) -> StepOutput:
@@ -90,14 +87,9 @@ def gold_increment(
         scoped_rows = ctx.lake.read_table(table, version=int(current[table]), filters=scope(ctx, base, current))
         inputs = {scoped: scoped_rows}
         for view, name in plan.inputs.items():
-            if view == scoped:
-                continue
-            by = (narrow or {}).get(view)
-            filters = pc.field(by).isin(pc.unique(scoped_rows.column(by))) if by else None
-            inputs[view] = ctx.lake.read_table(name, version=int(current[name]), filters=filters)
+            if view != scoped:
+                inputs[view] = ctx.lake.read_table(name, version=int(current[name]))
         outputs = run_duckdb(plan, inputs)
-        if keep is not None:
-            outputs = {name: keep(ctx, base, current, rows) for name, rows in outputs.items()}
         return StepOutput(outputs, scoped_rows.num_rows, modes=dict.fromkeys(outputs, "merge"))
 
     return Incremental(changes=changes, build=build)
@@ -115,36 +107,81 @@ def new_values(table: str, *columns: str) -> Scope:
     return scope
 
 
-def customers_with_new_transactions_or_labels(ctx: PipelineContext, base: Versions, current: Versions) -> pc.Expression:
-    """Customers with new transactions, and those of transactions whose fraud label arrived since."""
-    customers = _new(ctx, "silver.transactions", base, current, ["customer_id", "event_time"]).column("customer_id")
-    labelled = _new(ctx, "bronze.fraud_labels", base, current, ["event_id"]).column("event_id")
-    if len(labelled):
-        owners = ctx.lake.read_table(
-            "silver.transactions",
-            version=int(current["silver.transactions"]),
-            columns=["customer_id"],
-            filters=pc.field("event_id").isin(pc.unique(labelled)),
-        ).column("customer_id")
-        customers = pa.chunked_array([*customers.chunks, *owners.chunks], pa.string())
-    return pc.field("customer_id").isin(pc.unique(customers.combine_chunks()))
+def fraud_features_increment(
+    factory: Callable[[Dialect], SqlPlan], columns: tuple[str, ...], look_back_us: int
+) -> Incremental:
+    """Point-in-time fraud features from each touched customer's start on (see the module docstring);
+    ``columns``: the silver columns the plan reads; ``look_back_us``: its longest bounded window."""
+    plan = factory(DUCKDB)
+    silver = plan.inputs["silver_transactions"]
+    (output,) = plan.outputs
+
+    def build(ctx: PipelineContext, base: Versions, current: Versions) -> StepOutput:
+        at = int(current[silver])
+        new = _new(ctx, silver, base, current, ["event_id", "customer_id", "event_time"])
+        labelled = pc.unique(_new(ctx, "bronze.fraud_labels", base, current, ["event_id"]).column("event_id"))
+        older_labelled = pc.filter(labelled, pc.invert(pc.is_in(labelled, new.column("event_id"))))
+        owners = new.schema.empty_table()
+        if len(older_labelled):  # labels for transactions of earlier batches: their owners start there
+            owners = ctx.lake.read_table(
+                silver, version=at, columns=new.schema.names, filters=pc.field("event_id").isin(older_labelled)
+            )
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            con.register("new_rows", pa.concat_tables([new, owners.cast(new.schema)]))
+            starts = con.sql(
+                "SELECT customer_id, epoch_us(min(event_time)) AS start_us FROM new_rows GROUP BY customer_id"
+            ).to_arrow_table()
+            if not starts.num_rows:  # nothing new, no new label: an empty write records the versions
+                nothing = ctx.lake.spec(output).schema.empty_table()
+                return StepOutput({output: nothing}, 0, modes={output: "merge"})
+            # Filters are joins in DuckDB: an Arrow isin over tens of thousands of customers cost more than
+            # the read (measured). The date bound prunes partitions.
+            first_us = pc.min(starts.column("start_us")).as_py() - look_back_us - DAY_US
+            since = pc.field("event_date") >= datetime.fromtimestamp(first_us / 1e6, UTC).date()
+            con.register("starts", starts)
+            con.register("recent", ctx.lake.read_table(silver, version=at, columns=list(columns), filters=since))
+            con.register("older", ctx.lake.read_table(silver, version=at, columns=list(_UNBOUNDED_COLUMNS)))
+            visible = con.sql(_VISIBLE_ROWS.format(look_back_us=look_back_us)).to_arrow_table()
+            labels_table = plan.inputs["fraud_labels"]
+            con.register("labels", ctx.lake.read_table(labels_table, version=int(current[labels_table])))
+            con.register("visible", visible)
+            labels = con.sql("SELECT * FROM labels SEMI JOIN visible USING (event_id)").to_arrow_table()
+            features = run_duckdb(plan, {"silver_transactions": visible, "fraud_labels": labels})
+            con.register("features", features[output])
+            changed = con.sql(
+                "SELECT f.* FROM features f JOIN starts s ON f.customer_id = s.customer_id "
+                "WHERE epoch_us(f.event_time) >= s.start_us"
+            ).to_arrow_table()
+        finally:
+            con.close()
+        # Rows of new events only (events later than the customer's others, labels with them) are new
+        # keys of gold: appended. A MERGE reads the whole table to find matches; it is for late events and
+        # late labels, which change rows gold already holds.
+        only_new = bool(pc.all(pc.is_in(changed.column("event_id"), new.column("event_id"))).as_py() is not False)
+        return StepOutput({output: changed}, visible.num_rows, modes={output: "append" if only_new else "merge"})
+
+    return Incremental(changes=(silver, "bronze.fraud_labels"), build=build)
 
 
-def since_first_new_event_or_labelled(
-    ctx: PipelineContext, base: Versions, current: Versions, rows: pa.Table
-) -> pa.Table:
-    """Fraud features look back only: a customer's rows before their earliest new transaction are
-    unchanged, and of those only the ones whose label arrived since need their label columns."""
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.register("features", rows)
-        con.register("new_rows", _new(ctx, "silver.transactions", base, current, ["customer_id", "event_time"]))
-        con.register("labelled", _new(ctx, "bronze.fraud_labels", base, current, ["event_id"]))
-        return con.sql(
-            "SELECT f.* FROM features f LEFT JOIN (SELECT customer_id, min(event_time) AS cutoff FROM new_rows "
-            "GROUP BY customer_id) c ON f.customer_id = c.customer_id "
-            "WHERE f.event_time >= c.cutoff OR f.event_id IN (SELECT event_id FROM labelled)"
-        ).to_arrow_table()
-    finally:
-        con.close()
+DAY_US = 86_400_000_000
+# What the unbounded features (time since the previous transaction, distance from the previous located
+# one, a merchant never seen before) read of a row; nothing else of the older rows reaches a window.
+_UNBOUNDED_COLUMNS = ("event_id", "customer_id", "merchant_id", "event_time", "lat", "lon")
+# What a touched customer's rows from ``start_us`` on can see: every row from ``look_back_us`` before it
+# (``recent``, read from the partitions that can hold them), and of the older ones (``older``, only the
+# columns above, the others null) the latest, the latest with a location, the latest at each merchant.
+_VISIBLE_ROWS = """
+WITH age AS (SELECT customer_id, start_us - {look_back_us} AS from_us FROM starts),
+r AS (SELECT r.* FROM recent r JOIN age a ON r.customer_id = a.customer_id WHERE epoch_us(r.event_time) >= a.from_us),
+o AS (SELECT o.* FROM older o JOIN age a ON o.customer_id = a.customer_id WHERE epoch_us(o.event_time) < a.from_us),
+kept AS (
+  SELECT arg_max(event_id, event_time) AS event_id FROM o GROUP BY customer_id
+  UNION SELECT arg_max(event_id, event_time) FROM o WHERE lat IS NOT NULL GROUP BY customer_id
+  UNION SELECT arg_max(event_id, event_time) FROM o WHERE lon IS NOT NULL GROUP BY customer_id
+  UNION SELECT arg_max(o.event_id, o.event_time) FROM o SEMI JOIN r ON o.customer_id = r.customer_id
+        AND o.merchant_id = r.merchant_id GROUP BY o.customer_id, o.merchant_id
+)
+SELECT * FROM r UNION ALL BY NAME SELECT * FROM o WHERE event_id IN (SELECT event_id FROM kept)
+"""

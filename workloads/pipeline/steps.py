@@ -8,17 +8,18 @@ from mdslab.workloads.pipeline.dialect import SPARK, Dialect
 from mdslab.workloads.pipeline.engines import run_spark
 from mdslab.workloads.pipeline.framework import Incremental, PipelineContext, Step, StepOutput, Versions
 from mdslab.workloads.pipeline.gold_sql import (
+    FRAUD_INPUT_COLUMNS,
+    FRAUD_LOOK_BACK_US,
     claims_features_plan,
     claims_monthly_plan,
     daily_spend_plan,
     fraud_features_plan,
 )
 from mdslab.workloads.pipeline.incremental import (
-    customers_with_new_transactions_or_labels,
+    fraud_features_increment,
     gold_increment,
     new_values,
     silver_increment,
-    since_first_new_event_or_labelled,
 )
 from mdslab.workloads.pipeline.plan import SqlPlan
 from mdslab.workloads.pipeline.reference_step import REFERENCE_STEP
@@ -91,14 +92,7 @@ STEPS: tuple[Step, ...] = (
         "gold",
         fraud_features_plan,
         "Point-in-time fraud features per transaction, with labels.",
-        gold_increment(
-            fraud_features_plan,
-            scoped="silver_transactions",
-            scope=customers_with_new_transactions_or_labels,
-            changes=("silver.transactions", "bronze.fraud_labels"),
-            narrow={"fraud_labels": "event_id"},
-            keep=since_first_new_event_or_labelled,
-        ),
+        fraud_features_increment(fraud_features_plan, FRAUD_INPUT_COLUMNS, FRAUD_LOOK_BACK_US),
     ),
     spark_step(
         "gold_claims_monthly",

@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 
+from mdslab.lakehouse.registry import TABLE_CONFIGURATION
+
 PATH = "_mdslab/publications"
 COMPACT_EVERY = 100  # publications between two compactions of the pointer table
 SCHEMA = pa.schema(
@@ -90,8 +92,13 @@ def publish(
         },
         schema=SCHEMA,
     )
-    write_deltalake(location, rows, mode="append", storage_options=storage_options)
+    write_deltalake(
+        location,
+        rows,
+        mode="append",
+        configuration=TABLE_CONFIGURATION,
+        storage_options=storage_options,
+    )
     log = DeltaTable(location, storage_options=storage_options)
     if log.version() % COMPACT_EVERY == 0:  # a watch publishes every few seconds: keep reads to a few files
         log.optimize.compact()
-        log.create_checkpoint()

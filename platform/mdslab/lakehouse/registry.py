@@ -21,6 +21,13 @@ class Layer(StrEnum):
     GOLD = "gold"
 
 
+# Opening a table reads every commit since its last checkpoint (measured here: 8 ms at 1 commit, 64 ms
+# at 61), and an incremental pipeline adds a commit per table per run and opens each table many times:
+# with Delta's default of a checkpoint every 100 commits a batch got slower run after run.
+CHECKPOINT_INTERVAL = 10
+TABLE_CONFIGURATION = {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL)}
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """One Delta table. ``name`` is ``<layer>.<table>``; ``path`` is the key prefix inside its bucket.

@@ -23,7 +23,7 @@ from mdslab.errors import MdslabError, ServiceUnavailableError
 from mdslab.lakehouse import publications
 from mdslab.lakehouse.conform import Data, SchemaMismatchError, conform
 from mdslab.lakehouse.publications import Publication
-from mdslab.lakehouse.registry import Layer, TableRegistry, TableSpec
+from mdslab.lakehouse.registry import TABLE_CONFIGURATION, Layer, TableRegistry, TableSpec
 from mdslab.settings import LakeSettings, Settings
 
 METADATA_KEY = "mdslab"
@@ -219,6 +219,7 @@ class Lakehouse:
             partition_by=list(spec.partition_by) or None,
             name=spec.name,
             description=spec.description,
+            configuration=TABLE_CONFIGURATION,
             storage_options=self.storage_options,
         )
 
