@@ -20,6 +20,7 @@ from mdslab import objectstore
 from mdslab.compute.exchange import (
     ExchangeError,
     Reader,
+    arrow_to_spark,
     delta_to_spark,
     pinned_input_count,
     release_spark_input,
@@ -279,6 +280,17 @@ def test_released_input_is_no_longer_pinned(spark: SparkSession, s3: S3Service, 
 
     release_spark_input(df)
 
+    assert pinned_input_count() == before
+
+
+def test_arrow_table_round_trips_through_spark_and_is_released(spark: SparkSession) -> None:
+    source = typed_table()
+    before = pinned_input_count()
+    df = arrow_to_spark(spark, source)
+    assert pinned_input_count() == before + 1
+
+    assert read_back(spark_to_arrow(df)).to_pylist() == source.to_pylist()
+    release_spark_input(df)
     assert pinned_input_count() == before
 
 

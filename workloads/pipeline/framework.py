@@ -18,6 +18,7 @@ nothing recorded yet, outputs that disagree on what they consumed (a crash betwe
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -38,33 +39,68 @@ MAINTENANCE = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})  # rewrite f
 
 
 class SparkProvider:
-    """Starts Spark on first use only, so an up-to-date pipeline never pays the session start."""
+    """Starts Spark on first use only, so an up-to-date pipeline never pays the session start; or ahead,
+    in the background (:meth:`start_in_background`), while the caller does something else."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self.started_in_s: float | None = None
+        self.warmed_in_s: float | None = None  # the background warm-up, when there was one
+        self.waited_s = 0.0  # how long callers of get() were blocked by a start (theirs or the background's)
         self._spark: Any = None
         self._owned = False
+        self._lock = threading.Lock()
+        self._failed: BaseException | None = None
 
     def get(self) -> Any:
-        if self._spark is None:
-            from mdslab.compute.spark import start_spark
-
-            runtime = start_spark(self._settings.compute)
-            self._spark = runtime.spark
-            self._owned = not runtime.reused
-            self.started_in_s = 0.0 if runtime.reused else runtime.started_in_s
+        asked = time.perf_counter()
+        with self._lock:
+            if self._failed is not None:
+                failed, self._failed = self._failed, None
+                raise failed
+            if self._spark is None:
+                self._start()
+        self.waited_s += time.perf_counter() - asked
         return self._spark
+
+    def start_in_background(self, warm_up: Callable[[Any], float] | None = None) -> threading.Thread:
+        """Start the session (and run ``warm_up`` on it) in a thread; :meth:`get` waits for both. A
+        failure is raised by the next :meth:`get`, in the caller's thread."""
+        self._lock.acquire()  # held from now on, so that no get() can start a second session meanwhile
+
+        def start() -> None:
+            try:
+                if self._spark is None:
+                    self._start()
+                if warm_up is not None:
+                    self.warmed_in_s = warm_up(self._spark)
+            except BaseException as exc:  # re-raised by get()
+                self._failed = exc
+            finally:
+                self._lock.release()
+
+        thread = threading.Thread(target=start, name="spark-start", daemon=True)
+        thread.start()
+        return thread
+
+    def _start(self) -> None:
+        from mdslab.compute.spark import start_spark
+
+        runtime = start_spark(self._settings.compute)
+        self._spark = runtime.spark
+        self._owned = not runtime.reused
+        self.started_in_s = 0.0 if runtime.reused else runtime.started_in_s
 
     def close(self) -> None:
         """Stop Spark and Ray if this provider started them (a shared session is left running)."""
-        if self._owned:
-            from mdslab.compute.ray_runtime import shutdown_ray
-            from mdslab.compute.spark import stop_spark
+        with self._lock:
+            if self._owned:
+                from mdslab.compute.ray_runtime import shutdown_ray
+                from mdslab.compute.spark import stop_spark
 
-            stop_spark()
-            shutdown_ray()
-        self._spark, self._owned = None, False
+                stop_spark()
+                shutdown_ray()
+            self._spark, self._owned = None, False
 
 
 @dataclass

@@ -13,7 +13,7 @@ from mdslab.settings import Settings
 from mdslab.workloads.freshness import visible_waits
 from mdslab.workloads.pipeline import runlog
 from mdslab.workloads.pipeline.framework import PipelineContext, SparkProvider, StepResult, run_step
-from mdslab.workloads.pipeline.steps import select_steps
+from mdslab.workloads.pipeline.steps import STEPS, select_steps
 from mdslab.workloads.quality import QualityReport, check_gold, publish_passed
 from mdslab.workloads.tables import build_registry
 
@@ -28,6 +28,12 @@ class PipelineReport:
     seconds: float
     gate: QualityReport | None = None  # None: not audited (nothing new to publish, or publish=False)
     waits: list[float] = field(default_factory=list)  # seconds each newly visible event waited since arrival
+    spark_wait_s: float = 0.0  # how long steps waited for a Spark session (its start, here or in the background)
+
+    @property
+    def after_spark_s(self) -> float:
+        """The run's seconds without waiting for Spark: what the steps and the gate cost."""
+        return self.seconds - self.spark_wait_s
 
     @property
     def published(self) -> bool:
@@ -72,6 +78,7 @@ def run_pipeline(
     started = time.perf_counter()
     provider = spark or SparkProvider(settings)
     ctx = PipelineContext(settings, lakehouse(settings), provider)
+    waited_before = provider.waited_s
     selected = select_steps(steps)
     results = []
     try:
@@ -98,4 +105,10 @@ def run_pipeline(
             publish_passed(ctx.lake, gate, run_id=ctx.run_id)
             waits = visible_waits(ctx.lake, before, gate.audited, datetime.now(UTC))
     seconds = time.perf_counter() - started
-    return PipelineReport(results, provider.started_in_s, ctx.lake_to_spark_s, seconds, gate, waits)
+    spark_wait_s = provider.waited_s - waited_before
+    return PipelineReport(results, provider.started_in_s, ctx.lake_to_spark_s, seconds, gate, waits, spark_wait_s)
+
+
+def builds_in_full(lake: Lakehouse) -> bool:
+    """Whether the next run starts with full builds (on Spark): some step output was never written."""
+    return any(not lake.exists(name) for step in STEPS for name in step.outputs)

@@ -382,9 +382,12 @@ def demo(
             f"(422); {report.stream.dead_letters:,} dead letters; planted defects {report.feed.planted_defects:,}",
             highlight=False,
         )
+    spark_line = f"Spark start {seconds['spark_session_start']}"
+    if report.spark_warm_up_s is not None:
+        spark_line += f" and warm-up {seconds['spark_warm_up']} (meanwhile), waited for {seconds['waited_for_spark']}"
     console.print(
         f"seconds: simulate {seconds['simulate']}, send {seconds['send']}, Kafka -> bronze "
-        f"{seconds['stream_to_bronze']}, Spark start {seconds['spark_session_start']}, pipeline {seconds['pipeline']}, "
+        f"{seconds['stream_to_bronze']}, {spark_line}, pipeline {seconds['pipeline_after_spark']} after Spark, "
         f"total {seconds['total']}",
         style="dim",
         highlight=False,

@@ -111,6 +111,16 @@ def delta_to_spark(
     return df
 
 
+def arrow_to_spark(spark: SparkSession, table: pa.Table) -> DataFrame:
+    """A small Arrow table as a Spark DataFrame through the same path as :func:`delta_to_spark` (one
+    object-store block; release it with :func:`release_spark_input`)."""
+    spark_schema = _spark_schema_of(table.schema)
+    refs = [ray.put(arrow_to_spark_block(table, to_arrow_schema(spark_schema)))]
+    df: DataFrame = _convert_by_rdd(spark, refs, _owner_addresses(refs), spark_schema)
+    _pin(df, refs)
+    return df
+
+
 def spark_to_arrow(df: DataFrame) -> pa.RecordBatchReader:
     """Stream a Spark DataFrame out as Arrow record batches, ready for ``deltalake.write_deltalake``.
 
@@ -211,6 +221,10 @@ def _spark_schema(table: DeltaTable, columns: Sequence[str] | None) -> StructTyp
                 f"Columns {missing} are not in Delta table {table.table_uri}; it has {arrow_schema.names}."
             )
         arrow_schema = pa.schema([arrow_schema.field(name) for name in columns])
+    return _spark_schema_of(arrow_schema)
+
+
+def _spark_schema_of(arrow_schema: pa.Schema) -> StructType:
     return StructType(
         [
             StructField(field.name, from_arrow_type(field.type, prefer_timestamp_ntz=True), field.nullable)

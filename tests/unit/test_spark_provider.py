@@ -1,0 +1,75 @@
+"""SparkProvider's background start: get() waits for the start and the warm-up, a failure surfaces in the
+caller's thread, and nothing starts a second session meanwhile (a stand-in start; no JVM here)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from mdslab.settings import Settings
+from mdslab.workloads.pipeline.framework import SparkProvider
+from mdslab.workloads.pipeline.warm_up import placeholder_row
+from mdslab.workloads.tables import build_registry
+
+
+class CountingProvider(SparkProvider):
+    """Starts a stand-in session after ``delay`` seconds; counts starts."""
+
+    def __init__(self, delay: float = 0.0, fail: bool = False) -> None:
+        super().__init__(Settings())
+        self.starts, self.delay, self.fail = 0, delay, fail
+
+    def _start(self) -> None:
+        self.starts += 1
+        time.sleep(self.delay)
+        if self.fail:
+            raise RuntimeError("no JVM")
+        self._spark, self.started_in_s = object(), self.delay
+
+
+def test_get_waits_for_the_background_start_and_warm_up() -> None:
+    provider = CountingProvider(delay=0.3)
+    warmed: list[Any] = []
+
+    def warm_up(session: Any) -> float:
+        time.sleep(0.2)
+        warmed.append(session)
+        return 0.2
+
+    thread = provider.start_in_background(warm_up)
+    session = provider.get()
+    assert warmed == [session] and provider.warmed_in_s == 0.2
+    assert provider.starts == 1 and not thread.is_alive()
+    assert provider.waited_s >= 0.4  # the caller was blocked by both, and says so
+
+
+def test_concurrent_gets_start_one_session() -> None:
+    provider = CountingProvider(delay=0.2)
+    provider.start_in_background()
+    sessions: list[Any] = []
+    callers = [threading.Thread(target=lambda: sessions.append(provider.get())) for _ in range(3)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert provider.starts == 1 and len(set(map(id, sessions))) == 1
+
+
+def test_a_background_failure_is_raised_by_the_next_get_and_a_later_get_retries() -> None:
+    provider = CountingProvider(fail=True)
+    provider.start_in_background().join()
+    with pytest.raises(RuntimeError, match="no JVM"):
+        provider.get()
+    with pytest.raises(RuntimeError, match="no JVM"):  # started again, in the caller's thread this time
+        provider.get()
+    assert provider.starts == 2
+
+
+def test_placeholder_rows_fill_every_column_of_every_registered_table() -> None:
+    for spec in build_registry():
+        row = placeholder_row(spec.schema)
+        assert row.num_rows == 1 and row.schema == spec.schema
+        assert all(column.null_count == 0 for column in row.columns), spec.name
