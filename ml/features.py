@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from mdslab.errors import MdslabError
 from mdslab.lakehouse import Lakehouse
 from mdslab.workloads.pipeline.framework import SparkProvider
 
@@ -94,16 +96,38 @@ class TrainingFrame:
         return self.frame[~later], self.frame[later]
 
 
+class NotTrainableError(MdslabError, ValueError):
+    """The feature table cannot train the model: not published yet, or too few labelled positives."""
+
+
+def check_trainable(data: TrainingFrame) -> None:
+    """Both the training and the validation rows need both classes."""
+    spec = data.spec
+    train_rows, valid_rows = data.split()
+    if train_rows[spec.label].nunique() < 2 or valid_rows[spec.label].nunique() < 2:
+        positives = [int(rows[spec.label].astype(bool).sum()) for rows in (train_rows, valid_rows)]
+        raise NotTrainableError(
+            f"{spec.table}@{data.table_version} has too few labelled positives to train {spec.name} "
+            f"({len(data.frame):,} labelled rows; positives: {positives[0]:,} to train on, {positives[1]:,} to "
+            "validate on, both need some): simulate more rows (`mdslab simulate`, then `mdslab pipeline run`)"
+        )
+
+
 def load_frame(lake: Lakehouse, spark: SparkProvider, spec: ModelSpec, *, version: int | None = None) -> TrainingFrame:
     """The labelled rows of ``spec.table`` at ``version`` (default: the published one), selected in Spark."""
     from mdslab.compute.exchange import delta_to_spark, release_spark_input, spark_to_arrow
 
     pinned = version if version is not None else lake.current_version(spec.table)
     if pinned is None:
-        raise LookupError(
+        raise NotTrainableError(
             f"{spec.table} has no published version yet: run `mdslab pipeline run` (or `mdslab demo`); "
             "`mdslab pipeline check` says why a build was not published"
         )
+    # the labels alone, read in this process: too little data is refused before a Spark session starts
+    labels = lake.read_table(
+        spec.table, version=pinned, columns=[spec.time_column, spec.label], filters=pc.field(spec.label).is_valid()
+    )
+    check_trainable(TrainingFrame(spec, labels.to_pandas(), pinned))
     df = delta_to_spark(spark.get(), lake.uri(spec.table), storage_options=lake.storage_options, version=pinned)
     columns = [spec.key, spec.time_column, spec.label, *spec.features]
     try:

@@ -11,8 +11,14 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+from mdslab.errors import ServiceUnavailableError
 
 CHAMPION = "champion"
+# How the registry says "none": no such model (RESOURCE_DOES_NOT_EXIST), or a model without the alias
+# (INVALID_PARAMETER_VALUE "Registered model alias champion not found", MLflow 3's SQL store).
+NOT_FOUND = frozenset(ErrorCode.Name(code) for code in (RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE))
 PRIMARY_METRIC = "pr_auc"
 
 
@@ -35,11 +41,22 @@ class Promotion:
         return f"{new} {verdict} {old} on the same validation rows: {after}"
 
 
+class RegistryUnavailableError(ServiceUnavailableError):
+    """The registry could not say whether a champion exists; nothing may be promoted on that."""
+
+
 def champion_version(client: MlflowClient, name: str) -> int | None:
+    """The champion's version; None only when the registry says there is none (no model, no alias).
+    Any other failure is not "no champion": promoting on it would skip the comparison."""
     try:
         return int(client.get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if exc.error_code in NOT_FOUND:
+            return None
+        raise RegistryUnavailableError(
+            f"the model registry did not say whether {name} has a {CHAMPION} ({exc.error_code}: "
+            f"{str(exc.message).splitlines()[0]}); nothing was promoted: check MLflow's database (`mdslab status`)"
+        ) from None
 
 
 def promote_if_better(

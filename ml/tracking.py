@@ -15,11 +15,14 @@ from mdslab import database, objectstore
 from mdslab.settings import Settings
 
 
-def tracking_uri(settings: Settings) -> str:
-    """The tracking/registry store: an explicit URI, or the `mlflow` database on our PostgreSQL."""
+def tracking_uri(settings: Settings, *, with_password: bool = True) -> str:
+    """The tracking/registry store: an explicit URI, or the `mlflow` database on our PostgreSQL
+    (``with_password=False``: for a command line; the process then needs ``PGPASSWORD``)."""
     if settings.ml.tracking_uri:
         return settings.ml.tracking_uri
-    return settings.postgres.dsn(settings.ml.tracking_database, driver="postgresql+psycopg")
+    return settings.postgres.dsn(
+        settings.ml.tracking_database, driver="postgresql+psycopg", with_password=with_password
+    )
 
 
 def artifact_root(settings: Settings) -> str:

@@ -21,7 +21,7 @@ from sklearn.metrics import average_precision_score
 
 from mdslab.lakehouse import Lakehouse
 from mdslab.ml import evaluate, models
-from mdslab.ml.features import ModelSpec, TrainingFrame, load_frame
+from mdslab.ml.features import ModelSpec, TrainingFrame, check_trainable, load_frame
 from mdslab.ml.registry import PRIMARY_METRIC, Promotion, promote_if_better
 from mdslab.ml.tracking import experiment_id, registered_name
 from mdslab.settings import Settings
@@ -61,11 +61,8 @@ def train(settings: Settings, client: MlflowClient, data: TrainingFrame, *, thre
     """Fit both models on the earlier events, evaluate on the later ones, log, register, decide."""
     started = time.perf_counter()
     spec = data.spec
+    check_trainable(data)
     train_rows, valid_rows = data.split()
-    if train_rows[spec.label].nunique() < 2 or valid_rows[spec.label].nunique() < 2:
-        raise ValueError(
-            f"{spec.table}@{data.table_version} has too few labelled positives to train {spec.name}: simulate more rows"
-        )
     x_train, y_train = train_rows[spec.features], train_rows[spec.label].to_numpy()
     x_valid, y_valid = valid_rows[spec.features], valid_rows[spec.label].to_numpy()
     name = registered_name(settings, spec.name)

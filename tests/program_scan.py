@@ -61,6 +61,8 @@ class ProgramScan:
                 Scope(tree, node) for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
             ]
             for scope in scopes:
+                if scope.function is not None and scope.function.name in LAUNCHERS:
+                    continue
                 body = scope.function.body if scope.function else tree.body
                 for call in (node for stmt in body for node in _walk_own(stmt) if isinstance(node, ast.Call)):
                     command = _launched(call)
@@ -183,7 +185,13 @@ def _launched(call: ast.Call) -> ast.expr | None:
         return args[0] if args else None
     if function == "ProgramSpec":  # run by the embedded services' supervisord
         return call.args[1] if len(call.args) > 1 else keyword.get("command")
+    if name in LAUNCHERS:  # the callers name the program; the launcher's own call runs its parameter
+        return call.args[0] if call.args else keyword.get("command")
     return None
+
+
+# Functions of the code that start the command they are given (their callers are scanned instead).
+LAUNCHERS = {"run_in_foreground"}
 
 
 # Shell words that are builtins or syntax, not programs on PATH.

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mdslab.errors import ConfigurationError
 
 ENV_PREFIX = "MDSLAB_"
 SECRETS_FILE_NAME = "secrets.env"
@@ -72,11 +74,13 @@ class PostgresSettings(BaseModel):
     password: SecretStr = SecretStr("")
     database: str = "mdslab"
 
-    def dsn(self, database: str | None = None, *, driver: str = "postgresql") -> str:
-        """A URL with the password in clear: hand it to clients, never print it."""
-        password = quote(self.password.get_secret_value(), safe="")
+    def dsn(self, database: str | None = None, *, driver: str = "postgresql", with_password: bool = True) -> str:
+        """A URL with the password in clear: hand it to clients, never print it. Without the password
+        for another process's command line (visible in ``ps``): give it ``PGPASSWORD`` instead."""
         user = quote(self.user, safe="")
-        return f"{driver}://{user}:{password}@{self.host}:{self.port}/{database or self.database}"
+        if with_password:
+            user += ":" + quote(self.password.get_secret_value(), safe="")
+        return f"{driver}://{user}@{self.host}:{self.port}/{database or self.database}"
 
 
 class LakeSettings(BaseModel):
@@ -355,7 +359,26 @@ def load_settings(**overrides: Any) -> Settings:
     The secrets file lives in the state dir, which is itself a setting, so this reads twice: once to
     find the state dir, once with the secrets file as an extra dotenv source (environment still wins).
     """
-    first = Settings(**overrides)
-    if not first.secrets_file.exists():
-        return first
-    return Settings(_env_file=(".env", first.secrets_file), **overrides)  # type: ignore[call-arg]
+    try:
+        first = Settings(**overrides)
+        if not first.secrets_file.exists():
+            return first
+        return Settings(_env_file=(".env", first.secrets_file), **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise InvalidSettingError(_describe(exc)) from None
+
+
+class InvalidSettingError(ConfigurationError, ValueError):
+    """A setting's value is out of range or of the wrong type."""
+
+
+def _describe(exc: ValidationError) -> str:
+    """Each invalid value as the variable a person sets: ``MDSLAB_KAFKA__DEFAULT_PARTITIONS=0: ...``."""
+    problems = []
+    for error in exc.errors():
+        variable = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
+        value = error.get("input")
+        secret = any(word in variable for word in ("KEY", "PASSWORD", "SECRET", "TOKEN"))
+        shown = f"={value}" if isinstance(value, str | int | float) and not secret else ""
+        problems.append(f"{variable}{shown}: {error['msg']}")
+    return "invalid setting " + "; ".join(problems) + " (environment, .env or the state dir's secrets.env)"

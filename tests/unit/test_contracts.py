@@ -304,3 +304,18 @@ def _consistent(model: type[BaseModel], field: str, value: Any) -> dict[str, Any
     if model is Policy and field in ("deductible", "coverage_limit"):
         data |= {"coverage_limit": 100_000_000} if field == "deductible" else {"deductible": 0}
     return data
+
+
+def test_export_into_a_file_is_refused_naming_it(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mdslab.cli.main import app
+
+    target = tmp_path / "schemas.json"
+    target.write_text("{}")
+    result = CliRunner().invoke(app, ["contracts", "export", str(target)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "is a file" in result.output, result.output
+    assert target.read_text() == "{}"
+    written = CliRunner().invoke(app, ["contracts", "export", str(tmp_path / "new" / "dir")])
+    exported = list((tmp_path / "new" / "dir").glob("*.schema.json"))
+    assert written.exit_code == 0 and len(exported) == len(export_json_schemas(tmp_path / "ref"))

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mdslab.cli.main import app
-from mdslab.settings import Profile, Settings, load_settings
+from mdslab.settings import InvalidSettingError, Profile, Settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -42,10 +42,29 @@ def test_nested_settings_come_from_prefixed_environment(monkeypatch: pytest.Monk
     assert settings.compute.spark_executor_cores == 4
 
 
-def test_invalid_value_is_refused_with_the_field_named(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_value_is_refused_with_the_variable_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MDSLAB_KAFKA__DEFAULT_PARTITIONS", "0")
-    with pytest.raises(ValueError, match="default_partitions"):
+    monkeypatch.setenv("MDSLAB_API__PORT", "abc")
+    with pytest.raises(InvalidSettingError) as raised:
         load_settings()
+    message = str(raised.value)
+    assert "MDSLAB_KAFKA__DEFAULT_PARTITIONS=0: Input should be greater than or equal to 1" in message
+    assert "MDSLAB_API__PORT=abc" in message and "\n" not in message
+
+
+def test_an_invalid_command_setting_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MDSLAB_KAFKA__DEFAULT_PARTITIONS", "0")
+    for command in (["status"], ["tables"], ["pipeline", "run"]):
+        result = CliRunner().invoke(app, command, env={"COLUMNS": "200"})
+        assert result.exit_code == 1, (command, result.output)
+        assert "Traceback" not in result.output and "MDSLAB_KAFKA__DEFAULT_PARTITIONS=0" in result.output, command
+
+
+def test_an_unknown_step_is_one_line_naming_the_steps() -> None:
+    result = CliRunner().invoke(app, ["pipeline", "run", "--step", "nosuch"], env={"COLUMNS": "200"})
+    assert result.exit_code == 1, result.output
+    assert "unknown step nosuch; steps: reference, silver_transactions" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_secrets_file_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

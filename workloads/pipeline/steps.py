@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mdslab.errors import MdslabError
 from mdslab.workloads.pipeline.dialect import SPARK, Dialect
 from mdslab.workloads.pipeline.engines import run_spark
 from mdslab.workloads.pipeline.framework import Incremental, PipelineContext, Step, StepOutput, Versions
@@ -121,6 +122,10 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+class UnknownStepError(MdslabError, ValueError):
+    """A step or layer name that the pipeline does not have."""
+
+
 def select_steps(names: list[str] | None) -> list[Step]:
     """Steps by name or by layer (bronze, silver, gold), in run order; all when ``names`` is empty."""
     if not names:
@@ -128,5 +133,8 @@ def select_steps(names: list[str] | None) -> list[Step]:
     known = {step.name for step in STEPS} | {step.layer for step in STEPS}
     unknown = [name for name in names if name not in known]
     if unknown:
-        raise ValueError(f"unknown step {', '.join(unknown)}; steps: {', '.join(s.name for s in STEPS)}")
+        raise UnknownStepError(
+            f"unknown step {', '.join(unknown)}; steps: {', '.join(s.name for s in STEPS)} "
+            "(or a layer: bronze, silver, gold)"
+        )
     return [step for step in STEPS if step.name in names or step.layer in names]

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from mdslab.cli.context import console
+from mdslab.cli.context import console, one_line_errors
+from mdslab.errors import MdslabError
 
 contracts_app = typer.Typer(help="Data contracts: versions and JSON Schemas.", no_args_is_help=True)
 
@@ -22,11 +23,18 @@ def list_contracts() -> None:
 
 
 @contracts_app.command("export")
+@one_line_errors
 def export(
-    directory: Annotated[Path, typer.Argument(help="Where to write the *.schema.json files.")],
+    directory: Annotated[
+        Path, typer.Argument(help="Folder to write the *.schema.json files into (created if missing).", file_okay=False)
+    ],
 ) -> None:
     """Write one JSON Schema file per contract (what producers code against)."""
     from mdslab.workloads.contracts import export_json_schemas
 
-    for path in export_json_schemas(directory):
+    try:
+        written = export_json_schemas(directory)
+    except OSError as exc:
+        raise MdslabError(f"cannot write the schemas into {directory}: {exc.strerror or exc}") from None
+    for path in written:
         console.print(str(path))

@@ -10,7 +10,10 @@ from rich.progress import track
 from rich.table import Table
 
 from mdslab.cli.context import console, one_line_errors, settings
+from mdslab.errors import MdslabError
 from mdslab.lakehouse import TableInfo
+
+DELTA_DEFAULT_RETAIN_HOURS = 168
 
 
 def _size(num: int) -> str:
@@ -67,15 +70,26 @@ def tables(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
 def optimize(
     retain_hours: Annotated[
         int,
-        typer.Option(help="Keep files needed for time travel this many hours back (Delta's default: 7 days)."),
-    ] = 168,
+        typer.Option(min=0, help="Keep files needed for time travel this many hours back (Delta's default: 7 days)."),
+    ] = DELTA_DEFAULT_RETAIN_HOURS,
     table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Only these tables (repeatable).")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Allow --retain-hours below Delta's default of 168 (7 days).")
+    ] = False,
 ) -> None:
     """Compact small files and vacuum unreferenced ones, table by table."""
     from mdslab.workloads.pipeline.runner import lakehouse
 
+    if retain_hours < DELTA_DEFAULT_RETAIN_HOURS and not force:
+        raise MdslabError(
+            f"--retain-hours {retain_hours} would delete files that time travel to versions older than "
+            f"{retain_hours} h, and a reader running now, still need (Delta keeps {DELTA_DEFAULT_RETAIN_HOURS} h): "
+            "add --force to do it anyway"
+        )
     lake = lakehouse(settings())
     names = table or [spec.name for spec in lake.registry]
+    for name in names:
+        lake.spec(name)  # an unknown name is refused before any table is touched
     out = Table("table", "version", "files before", "files after", "vacuumed", title_justify="left")
     for name in track(names, description="optimizing", console=console, transient=True):
         result = lake.optimize(name, retain_hours=retain_hours)

@@ -27,7 +27,9 @@ def _progress(what: str) -> Progress:
 def index(
     docs: Annotated[
         list[Path] | None,
-        typer.Option("--docs", help="A folder (or file) of Markdown/text to index as well; repeat for more."),
+        typer.Option(
+            "--docs", exists=True, help="A folder (or file) of Markdown/text to index as well; repeat for more."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -180,7 +182,7 @@ def ask(
 def run_llm(
     docs: Annotated[
         list[Path] | None,
-        typer.Option("--docs", help="Document folders to index as well (default: ./docs if it exists)."),
+        typer.Option("--docs", exists=True, help="Document folders to index as well (default: ./docs if it exists)."),
     ] = None,
     rows: Annotated[
         int, typer.Option("--rows", "-n", min=5_000, help="Transactions to simulate if the lake has no claims.")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import subprocess
 import sys
 from enum import StrEnum
 from typing import Annotated
@@ -13,6 +11,7 @@ from typing import Annotated
 import typer
 
 from mdslab.cli.context import console, one_line_errors, settings
+from mdslab.cli.foreground import run_in_foreground
 
 run_app = typer.Typer(help="Run a deep dive end to end.", no_args_is_help=True)
 mlflow_app = typer.Typer(help="MLflow on the platform (PostgreSQL metadata, S3 artifacts).", no_args_is_help=True)
@@ -99,11 +98,12 @@ def mlflow_ui(
     bind = port or current.ml.ui_port
     console.print(f"MLflow UI on http://127.0.0.1:{bind} (runs in PostgreSQL, artifacts in {artifact_root(current)})")
     command = [
-        sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri(current),
+        sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri(current, with_password=False),
         "--default-artifact-root", artifact_root(current), "--host", "127.0.0.1", "--port", str(bind),
     ]  # fmt: skip
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the UI; that is the way out
-        subprocess.run(command, env=os.environ | artifact_environment(current), check=False)
+    # the password reaches the UI's database client through the environment, not its command line (ps)
+    password = {"PGPASSWORD": current.postgres.password.get_secret_value()}
+    run_in_foreground(command, env=os.environ | artifact_environment(current) | password)
 
 
 @run_app.command("ml")

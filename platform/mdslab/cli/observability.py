@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +10,7 @@ import typer
 import yaml
 
 from mdslab.cli.context import console, one_line_errors, settings
+from mdslab.cli.foreground import run_in_foreground
 from mdslab.errors import ConfigurationError, ServiceUnavailableError
 from mdslab.services.ports import listener_of, port_in_use
 from mdslab.telemetry import prometheus_config
@@ -70,5 +69,4 @@ def prometheus(
         f"--storage.tsdb.retention.time={retention}", f"--web.listen-address=127.0.0.1:{port}",
         "--web.enable-remote-write-receiver",
     ]  # fmt: skip
-    with contextlib.suppress(KeyboardInterrupt):
-        subprocess.run(command, check=False)
+    run_in_foreground(command)

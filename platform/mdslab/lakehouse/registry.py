@@ -12,6 +12,7 @@ from enum import StrEnum
 
 import pyarrow as pa
 
+from mdslab.errors import MdslabError
 from mdslab.settings import LakeSettings
 
 
@@ -19,6 +20,10 @@ class Layer(StrEnum):
     BRONZE = "bronze"
     SILVER = "silver"
     GOLD = "gold"
+
+
+class UnknownTableError(MdslabError, LookupError):
+    """A table name the registry does not have."""
 
 
 # Opening a table reads every commit since its last checkpoint (measured here: 8 ms at 1 commit, 64 ms
@@ -77,7 +82,7 @@ class TableRegistry:
             return self._specs[name]
         except KeyError:
             known = ", ".join(sorted(self._specs))
-            raise KeyError(f"unknown table {name!r}; known tables: {known}") from None
+            raise UnknownTableError(f"unknown table {name!r}; known tables: {known}") from None
 
     def __iter__(self) -> Iterator[TableSpec]:
         return iter(self._specs.values())

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from mdslab.services.private import private_dir
 from mdslab.settings import Settings
 
 # Unix socket paths are limited to 107 bytes; deep state dirs fall back to a short path in /tmp.
@@ -101,5 +102,6 @@ class EmbeddedLayout:
         return Path("/tmp") / f"mdslab-{digest}-{name}"
 
     def make_dirs(self) -> None:
-        for path in (self.data_dir, self.log_dir, self.run_dir):
-            path.mkdir(parents=True, exist_ok=True)
+        """The state dir and its folders, private (see :mod:`mdslab.services.private`)."""
+        for path in (self.state_dir, self.data_dir, self.log_dir, self.run_dir):
+            private_dir(path)

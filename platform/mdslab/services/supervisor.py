@@ -18,6 +18,7 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from mdslab.errors import ServiceUnavailableError
 from mdslab.services.layout import EmbeddedLayout
+from mdslab.services.private import write_private
 from mdslab.services.programs import ProgramSpec
 
 
@@ -112,8 +113,7 @@ class Supervisor:
     def start_daemon(self, programs: list[ProgramSpec], *, timeout_s: float = 15.0) -> None:
         """Write the config and start supervisord; it daemonizes and outlives this process."""
         self.layout.make_dirs()
-        self.layout.supervisor_config.write_text(render_config(self.layout, programs))
-        self.layout.supervisor_config.chmod(0o600)  # it holds the servers' credentials
+        write_private(self.layout.supervisor_config, render_config(self.layout, programs))  # holds credentials
         subprocess.run(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.layout.supervisor_config)],
             check=True,

@@ -1,0 +1,52 @@
+"""Run a server the CLI starts (the MLflow UI, Prometheus) in the foreground, and take all of it down
+when the CLI is told to stop.
+
+A service manager stops a command with SIGTERM, a person with Ctrl-C (SIGINT to the terminal's
+foreground group). Either way the child and everything it started (uvicorn workers, huey consumers...)
+must go: the child runs in a process group of its own, and a stop signal to us becomes SIGTERM to that
+whole group, then SIGKILL to what is left after a grace period. Without it, ``mlflow ui`` outlived a
+SIGTERM with its workers re-parented to init.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Mapping, Sequence
+from types import FrameType
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def run_in_foreground(command: Sequence[str], *, env: Mapping[str, str] | None = None, grace_s: float = 10.0) -> int:
+    """Run ``command`` until it exits or we get SIGINT/SIGTERM; its exit code (negative: the signal
+    that ended it). Must be called from the main thread (signal handlers)."""
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
+    process = subprocess.Popen(list(command), env=None if env is None else dict(env), start_new_session=True)
+    try:
+        while process.poll() is None and not stop.wait(0.2):
+            pass
+    finally:
+        stop_group(process, grace_s=grace_s)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return process.returncode
+
+
+def stop_group(process: subprocess.Popen[bytes], *, grace_s: float) -> None:
+    """SIGTERM to the child's whole process group, SIGKILL to what is left after ``grace_s``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(grace_s)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # workers that outlived their parent's exit
+    process.wait()

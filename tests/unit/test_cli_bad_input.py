@@ -1,0 +1,38 @@
+"""Mistakes a person makes on the command line are refused up front, in one line, before any work or
+service is touched (no services run in these tests: a command that reached for one would fail)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mdslab.cli.main import app
+
+
+@pytest.fixture(autouse=True)
+def _nothing_running(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MDSLAB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("MDSLAB_POSTGRES__PORT", "1")  # nothing listens there
+
+
+@pytest.mark.parametrize("command", [["rag", "index"], ["run", "llm"]])
+def test_a_missing_docs_folder_is_named_before_any_work(command: list[str], tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder"
+    result = CliRunner().invoke(app, [*command, "--docs", str(missing)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    assert f"'{missing}' does not exist" in result.output
+
+
+def test_a_short_vacuum_retention_needs_force() -> None:
+    result = CliRunner().invoke(app, ["optimize", "--retain-hours", "1"], env={"COLUMNS": "200"})
+    assert result.exit_code == 1, result.output
+    assert "--retain-hours 1 would delete files" in result.output and "add --force" in result.output
+
+
+def test_an_unknown_table_to_optimize_is_named_with_the_known_ones() -> None:
+    result = CliRunner().invoke(app, ["optimize", "--table", "silver.transaction"], env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert "unknown table 'silver.transaction'; known tables:" in result.output
+    assert "silver.transactions" in result.output and "Traceback" not in result.output
