@@ -42,8 +42,14 @@ def test_get_waits_for_the_background_start_and_warm_up() -> None:
     thread = provider.start_in_background(warm_up)
     session = provider.get()
     assert warmed == [session] and provider.warmed_in_s == 0.2
-    assert provider.starts == 1 and not thread.is_alive()
+    assert provider.starts == 1
     assert provider.waited_s >= 0.4  # the caller was blocked by both, and says so
+    # Ray's processes die with the thread that started them (PR_SET_PDEATHSIG): it waits for close()
+    time.sleep(0.2)
+    assert thread.is_alive()
+    provider.close()
+    thread.join(2)
+    assert not thread.is_alive()
 
 
 def test_concurrent_gets_start_one_session() -> None:
@@ -56,16 +62,20 @@ def test_concurrent_gets_start_one_session() -> None:
     for caller in callers:
         caller.join()
     assert provider.starts == 1 and len(set(map(id, sessions))) == 1
+    provider.close()
 
 
 def test_a_background_failure_is_raised_by_the_next_get_and_a_later_get_retries() -> None:
     provider = CountingProvider(fail=True)
-    provider.start_in_background().join()
+    thread = provider.start_in_background()
     with pytest.raises(RuntimeError, match="no JVM"):
         provider.get()
     with pytest.raises(RuntimeError, match="no JVM"):  # started again, in the caller's thread this time
         provider.get()
     assert provider.starts == 2
+    provider.close()
+    thread.join(2)
+    assert not thread.is_alive()
 
 
 def test_placeholder_rows_fill_every_column_of_every_registered_table() -> None:

@@ -51,6 +51,7 @@ class SparkProvider:
         self._owned = False
         self._lock = threading.Lock()
         self._failed: BaseException | None = None
+        self._closed = threading.Event()
 
     def get(self) -> Any:
         asked = time.perf_counter()
@@ -78,6 +79,9 @@ class SparkProvider:
                 self._failed = exc
             finally:
                 self._lock.release()
+            # Ray starts its GCS and raylet with PR_SET_PDEATHSIG, which Linux ties to the *thread* that
+            # started them: they were killed when this thread ended. It lives until close().
+            self._closed.wait()
 
         thread = threading.Thread(target=start, name="spark-start", daemon=True)
         thread.start()
@@ -101,6 +105,7 @@ class SparkProvider:
                 stop_spark()
                 shutdown_ray()
             self._spark, self._owned = None, False
+            self._closed.set()  # the background start's thread may end now
 
 
 @dataclass
