@@ -28,6 +28,7 @@ class TopicSpec:
     config: dict[str, str] | None = None
 
 
+logger = logging.getLogger(__name__)
 _librdkafka_log = logging.getLogger("mdslab.kafka.client")
 
 
@@ -80,6 +81,25 @@ Headers = list[tuple[str, str | bytes | None]]
 OutgoingMessage = tuple[bytes | None, bytes]  # (key, value)
 
 
+# Errors after which an idempotent producer never publishes again: its producer id or epoch is no longer
+# the broker's (a broker killed under in-flight batches comes back with newer producer state, and answers
+# PRODUCER_FENCED to every later batch; seen with Tansu), or librdkafka declared the instance fatal.
+_PRODUCER_STATE_ERRORS = frozenset(
+    {
+        KafkaError.PRODUCER_FENCED,
+        KafkaError._FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.UNKNOWN_PRODUCER_ID,
+        KafkaError.INVALID_PRODUCER_ID_MAPPING,
+        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+    }
+)
+
+
+def _needs_new_producer(error: KafkaError) -> bool:
+    return bool(error.fatal()) or error.code() in _PRODUCER_STATE_ERRORS
+
+
 class _Acks:
     """Counts the delivery reports of one publish call and remembers the first error."""
 
@@ -111,26 +131,59 @@ class EventPublisher:
     def __init__(self, kafka: KafkaSettings, *, delivery_timeout_s: float = 10.0, client_id: str = "mdslab") -> None:
         self.delivery_timeout_s = delivery_timeout_s
         self._bootstrap = kafka.bootstrap_servers
-        self._producer = Producer(
-            client_config(
-                kafka,
-                **{
-                    "client.id": client_id,
-                    "enable.idempotence": True,
-                    "acks": "all",
-                    "linger.ms": 5,
-                    "compression.type": "lz4",
-                    "message.timeout.ms": int(delivery_timeout_s * 1000),
-                    "queue.buffering.max.messages": 500_000,
-                },
-            )
+        self._config = client_config(
+            kafka,
+            **{
+                "client.id": client_id,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "compression.type": "lz4",
+                "message.timeout.ms": int(delivery_timeout_s * 1000),
+                "queue.buffering.max.messages": 500_000,
+                "error_cb": self._on_error,
+            },
         )
+        self._fatal: KafkaError | None = None  # the error that made the current producer unusable
+        self.recreated = 0  # producers replaced after a fatal error
+        self._swap = threading.Lock()
+        self._producer = self._new_producer()
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._serve_reports, name="kafka-delivery-reports", daemon=True)
         self._poller.start()
 
+    def _new_producer(self) -> Producer:
+        return Producer(self._config)
+
+    def _on_error(self, err: KafkaError) -> None:
+        """librdkafka's client-level errors: see :func:`_needs_new_producer`."""
+        if _needs_new_producer(err):
+            self._fatal = err
+
+    @property
+    def fatal_error(self) -> str | None:
+        """Why the producer cannot publish right now (it is being replaced), or None."""
+        return None if self._fatal is None else self._fatal.str()
+
+    def _recreate(self) -> None:
+        """Replace a fatally failed producer. Its queued messages fail now (their requests answer 503 and
+        are retried by the client); what the broker acknowledged before stays stored exactly once."""
+        with self._swap:
+            failed, error = self._producer, self._fatal
+            if error is None:
+                return
+            self._producer, self._fatal = self._new_producer(), None
+            self.recreated += 1
+        failed.purge()
+        failed.poll(0)  # the purged messages' delivery reports: their publish calls fail at once
+        logger.warning(
+            "Kafka producer replaced after a fatal error (%s); acknowledged events are unaffected", error.str()
+        )
+
     def _serve_reports(self) -> None:
         while not self._closed.is_set():
+            if self._fatal is not None:
+                self._recreate()
             self._producer.poll(0.05)
 
     def _produce_from(
@@ -144,6 +197,13 @@ class EventPublisher:
                 self._producer.produce(topic, value, key, headers=headers, on_delivery=acks)
             except BufferError:
                 return index
+            except KafkaException as exc:  # a fatal producer refuses everything until it is replaced
+                error = exc.args[0]
+                if isinstance(error, KafkaError) and _needs_new_producer(error):
+                    self._fatal = error
+                raise BrokerUnavailableError(
+                    f"Kafka at {self._bootstrap} refused the messages for topic {topic}: {exc}; retry shortly"
+                ) from None
         return len(messages)
 
     def _queue_full(self) -> BrokerUnavailableError:
@@ -153,6 +213,8 @@ class EventPublisher:
 
     def _raise_for(self, acks: _Acks, topic: str) -> None:
         if acks.error is not None:
+            if _needs_new_producer(acks.error):
+                self._fatal = acks.error
             raise BrokerUnavailableError(
                 f"Kafka at {self._bootstrap} did not store the messages for topic {topic}: {acks.error.str()}"
             )
@@ -201,7 +263,9 @@ class EventPublisher:
         self._raise_for(acks, topic)
 
     def broker_reachable(self, timeout_s: float = 2.0) -> bool:
-        """Whether the cluster answers a metadata request now (for readiness probes)."""
+        """Whether the cluster answers a metadata request now and the producer can publish (readiness)."""
+        if self._fatal is not None:
+            return False
         try:
             self._producer.list_topics(timeout=timeout_s)
         except KafkaException:

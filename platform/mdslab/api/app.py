@@ -148,11 +148,14 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
         responses={503: {"description": "The broker does not answer."}},
     )
     async def readyz(request: Request) -> JSONResponse:
-        reachable = await run_in_threadpool(request.app.state.publisher.broker_reachable)
+        publisher = request.app.state.publisher
+        reachable = await run_in_threadpool(publisher.broker_reachable)
         if reachable:
             return JSONResponse({"status": "ready", "kafka": "ok"})
+        problem = publisher.fatal_error
+        detail = f"producer failed, being replaced: {problem}" if problem else "no answer"
         return JSONResponse(
-            {"status": "not ready", "kafka": f"no answer from {settings.kafka.bootstrap_servers}"}, status_code=503
+            {"status": "not ready", "kafka": f"{detail} ({settings.kafka.bootstrap_servers})"}, status_code=503
         )
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
