@@ -9,7 +9,7 @@ VENV := $(CURDIR)/.venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup demo test test-all system-deps lint format bench up down status clean help
+.PHONY: setup demo test test-fast test-all system-deps lint format bench up down status clean help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ test: lint system-deps  ## Lint, then run the test suite (real services, Spark o
 
 system-deps:  ## Prometheus and nix-instantiate for the tests (apt-get when missing and root; or `nix develop`)
 	tools/system-deps.sh
+
+test-fast: setup  ## The edit-test loop: unit tests only, no services, no Spark (about a minute)
+	$(VENV)/bin/python -m pytest tests/unit -q $(ARGS)
 
 test-all: setup system-deps  ## Run every test, slow ones included
 	UV=$(UV) $(VENV)/bin/python -m pytest $(ARGS)

@@ -165,7 +165,8 @@
               # next to prometheus.yml (alerts.yml). Port, data dir and readiness probe stay the module's.
               settings.processes."prometheus".command = lib.mkForce (pkgs.writeShellApplication {
                 name = "start-prometheus";
-                runtimeInputs = [ prometheus.package ];
+                # promtool is in the `cli` output of nixpkgs' prometheus (3.x), not on the server's PATH
+                runtimeInputs = [ prometheus.package (prometheus.package.cli or prometheus.package) ];
                 text = ''
                   config=${./observability/prometheus}/prometheus.yml
                   promtool check config "$config"
@@ -232,6 +233,7 @@
               kcat
               minio-client
               prometheus
+              prometheus.cli
               grafana
               process-compose
             ];

@@ -131,8 +131,8 @@ def dev_shell_packages(flake: NixText) -> list[str]:
     start = shell.index("packages = with pkgs; [")
     listing = shell[start + len("packages = with pkgs; [") : shell.index("]", start)]
     names = listing.split()
-    assert all(re.fullmatch(r"[A-Za-z_][\w-]*", name) for name in names), (
-        f"keep devShells.default.packages a plain `with pkgs; [ name ... ]` list: {names}"
+    assert all(re.fullmatch(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)?", name) for name in names), (
+        f"keep devShells.default.packages a plain `with pkgs; [ name ... ]` list (or name.output): {names}"
     )
     return names
 

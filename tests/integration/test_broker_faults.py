@@ -18,6 +18,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from mdslab import objectstore
 from mdslab.eventbus import BrokerUnavailableError, EventPublisher, TopicSpec, admin_client, ensure_topics
+from mdslab.services.binaries import tansu_binary
 from mdslab.services.layout import EmbeddedLayout
 from mdslab.services.programs import tansu_program
 from mdslab.settings import KafkaSettings, Settings
@@ -34,9 +35,11 @@ class Broker:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        spec = tansu_program(self.settings, EmbeddedLayout.from_settings(self.settings))
+        layout = EmbeddedLayout.from_settings(self.settings)
+        spec = tansu_program(self.settings, layout)  # the embedded broker's own command, on its own port
+        command = [str(tansu_binary(layout.run_dir / "bin")), *spec.command[1:]]
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(spec.command, env=spec.env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(command, env=spec.env, stdout=log, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:
         assert self.process is not None

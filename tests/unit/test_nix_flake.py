@@ -99,7 +99,7 @@ NIX_PACKAGE_OF = {
     "kcat": "kcat",
     "mc": "minio-client",
     "prometheus": "prometheus",
-    "promtool": "prometheus",
+    "promtool": "prometheus.cli",  # nixpkgs' prometheus 3.x ships promtool in its `cli` output
     "grafana": "grafana",
     "process-compose": "process-compose",
 }
