@@ -379,6 +379,13 @@ def test_long_running_services_have_healthchecks(compose: dict[str, Any]) -> Non
                 assert "healthcheck" in services[dependency], f"{name} waits for {dependency} to be healthy"
 
 
+def test_postgres_is_healthy_only_once_it_answers_over_tcp(compose: dict[str, Any]) -> None:
+    """The image's first-time init runs a server on the Unix socket only: a socket check would pass
+    before the init script created the lab's databases, and MLflow and Airflow would start too early."""
+    (check,) = _services(compose)["postgres"]["healthcheck"]["test"][1:]
+    assert check.startswith("pg_isready --host 127.0.0.1 "), check
+
+
 def test_state_is_in_named_volumes_and_binds_are_repository_paths(compose: dict[str, Any]) -> None:
     declared = set(compose.get("volumes") or {})
     used: set[str] = set()
