@@ -4,6 +4,7 @@ on a free port, its log in the run's S3)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
@@ -141,3 +142,35 @@ def test_a_killed_broker_coming_back_is_published_to_again_and_nothing_acknowled
     acknowledged = publishing.acknowledged
     assert [i for i in acknowledged if stored[i] == 0] == []  # nothing acknowledged was lost
     assert [i for i in acknowledged if stored[i] > 1] == []  # and nothing acknowledged is there twice
+
+
+def test_feeding_with_the_broker_down_stops_says_the_counts_and_lands_no_label_for_lost_events(
+    services: Settings,
+) -> None:
+    from mdslab.workloads.ingestion.events import Topics
+    from mdslab.workloads.ingestion.feed import DeliveryError, already_fed, feed_simulation
+    from mdslab.workloads.ingestion.sender import MAX_CONSECUTIVE_FAILURES, KafkaTarget
+    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.simulation_runs import next_run
+    from mdslab.workloads.simulator import simulate
+    from tests.conftest import fresh_lake
+
+    settings = fresh_lake(services, "down")
+    lake = lakehouse(settings)
+    data = simulate(next_run(settings.postgres, transactions=3_000, seed=3).config)
+    nobody = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")  # nothing listens there
+    target = KafkaTarget(EventPublisher(nobody, delivery_timeout_s=1.0), Topics(""))
+    with pytest.raises(DeliveryError) as raised:
+        feed_simulation(settings, lake, data, target, batch_size=100)
+    message = str(raised.value)
+    assert f"stopped: {MAX_CONSECUTIVE_FAILURES} sends in a row delivered nothing" in message
+    counts = re.search(r"0 of (\d+) events sent were accepted, (\d+) failed, ([\d,]+) not sent", message)
+    assert counts is not None, message
+    sent, failed, unsent = int(counts[1]), int(counts[2]), int(counts[3].replace(",", ""))
+    # it stopped after a few sends instead of counting failures through all 3,000 transactions
+    assert sent == failed <= MAX_CONSECUTIVE_FAILURES * 100 and sent + unsent == data.transactions.num_rows + len(
+        data.claims
+    )
+    assert not already_fed(lake, data)  # a re-run sends it again
+    landed = lake.read_table("bronze.fraud_labels") if lake.exists("bronze.fraud_labels") else None
+    assert landed is None or landed.num_rows == 0  # no label for a transaction that never arrived

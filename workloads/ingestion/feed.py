@@ -7,6 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mdslab.errors import ServiceUnavailableError
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
 from mdslab.workloads import reference
@@ -55,5 +59,20 @@ def feed_simulation(
         sent = send_events(
             target, data.transactions, data.claims, rate=rate, batch_size=batch_size, on_progress=on_progress
         )
+    if sent is not None and (sent.stopped or sent.total("failed")):
+        # Labels of events that arrived only; under a batch id of their own, so the run is not taken for
+        # fed (a re-run sends it again; copies of what arrived are quarantined as duplicates).
+        delivered = pc.is_in(data.fraud_labels.column("event_id"), pa.array(sorted(sent.delivered_ids), pa.string()))
+        land_labels(lake, data.fraud_labels.filter(delivered), batch_id=f"{batch_id}:partial")
+        raise DeliveryError(
+            f"{'stopped: ' + sent.stopped + '; ' if sent.stopped else ''}{sent.total('accepted'):,} of "
+            f"{sent.total('sent'):,} events sent were accepted, {sent.total('failed'):,} failed, "
+            f"{len(data.transactions) + len(data.claims) - sum(sent.sent.values()):,} not sent; labels landed "
+            "for delivered events only. Check `mdslab status`, then run again"
+        )
     labels = land_labels(lake, data.fraud_labels, batch_id=batch_id)
     return FeedReport(batch_id, changed, sent, labels, data.defects.num_rows)
+
+
+class DeliveryError(ServiceUnavailableError):
+    """Events did not reach the broker (or the API); the counts say how many."""

@@ -40,6 +40,8 @@ class SendReport:
     failed: dict[str, int] = field(default_factory=dict)
     example_rejections: list[str] = field(default_factory=list)
     accepted_ids: list[str] = field(default_factory=list)
+    delivered_ids: set[str] = field(default_factory=set)  # events the target took (API: 202; Kafka: acked)
+    stopped: str | None = None  # why sending stopped before the end, if it did
     seconds: float = 0.0
 
     def add(self, event_type: EventType, sent: int, outcome: Outcome) -> None:
@@ -186,6 +188,9 @@ def interleaved(transactions: pa.Table, claims: pa.Table, batch_size: int) -> It
                 yield event_type, chunk
 
 
+MAX_CONSECUTIVE_FAILURES = 5
+
+
 def send_events(
     target: Target,
     transactions: pa.Table,
@@ -194,21 +199,48 @@ def send_events(
     rate: float | None = None,
     batch_size: int = 500,
     on_progress: Callable[[SendReport], None] | None = None,
+    max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES,
 ) -> SendReport:
-    """Send both event streams through ``target``, at most ``rate`` events per second (None: flat out)."""
+    """Send both event streams through ``target``, at most ``rate`` events per second (None: flat out).
+
+    Stops after ``max_consecutive_failures`` sends in a row that delivered nothing (the target already
+    retried each): the broker or API is down, and going on would only count failures for minutes. The
+    report says why (``stopped``) and which events went through (``delivered_ids``)."""
     report = SendReport()
     if rate:  # about ten sends a second, so that a low rate is a steady flow rather than bursts
         batch_size = max(1, min(batch_size, int(rate / 10)))
     started = time.perf_counter()
-    sent = 0
+    sent, failing = 0, 0
     for event_type, payloads in interleaved(transactions, claims, batch_size):
         if rate:
             ahead = started + sent / rate - time.perf_counter()
             if ahead > 0:
                 time.sleep(ahead)
-        report.add(event_type, len(payloads), target.send(event_type, payloads))
+        outcome = target.send(event_type, payloads)
+        report.add(event_type, len(payloads), outcome)
         sent += len(payloads)
+        if outcome.accepted_ids:
+            report.delivered_ids.update(outcome.accepted_ids)
+        elif outcome.accepted == len(payloads):
+            report.delivered_ids |= _event_ids(payloads)
+        failing = failing + 1 if outcome.failed == len(payloads) else 0
         if on_progress is not None:
             on_progress(report)
+        if failing >= max_consecutive_failures:
+            last = outcome.reasons[-1] if outcome.reasons else "no reason given"
+            report.stopped = f"{failing} sends in a row delivered nothing (last: {last})"
+            break
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _event_ids(payloads: list[bytes]) -> set[str]:
+    ids = set()
+    for payload in payloads:
+        try:
+            document = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(document, dict) and isinstance(document.get("event_id"), str):
+            ids.add(document["event_id"])
+    return ids
