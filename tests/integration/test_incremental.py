@@ -64,6 +64,18 @@ def _land(lab: Lab, data: SimulatedData, batch: str, *, part: tuple[float, float
         land_labels(lab.lake, data.fraud_labels, batch_id=batch)
 
 
+def _land_copies(lab: Lab, transactions: pa.Table, batch: str) -> None:
+    """Transactions landed again as a batch of their own: copies of events silver already holds."""
+    land_events(
+        lab.lake,
+        "bronze.transactions",
+        transactions,
+        batch_id=batch,
+        source="simulator",
+        contract_version=Transaction.CONTRACT_VERSION,
+    )
+
+
 def _snapshot(lake: Lakehouse) -> dict[str, pa.Table]:
     return {name: lake.read_table(name) for name in BUILT}
 
@@ -105,14 +117,7 @@ def test_increments_equal_a_full_refresh(lab: Lab, spark_provider: Any) -> None:
     _land(lab, later, "later-first-half", part=(0.0, 0.5))
     land_labels(lab.lake, later.fraud_labels, batch_id=batch_id_for(later.config))  # labels for old events
     # a replay of events silver already holds: every copy is a duplicate
-    land_events(
-        lab.lake,
-        "bronze.transactions",
-        first.transactions.slice(0, 800),
-        batch_id="replayed",
-        source="simulator",
-        contract_version=Transaction.CONTRACT_VERSION,
-    )
+    _land_copies(lab, first.transactions.slice(0, 800), "replayed")
     step = run_pipeline(lab.settings, spark=spark_provider)
     assert set(_modes(step).values()) - {None} == {"incremental"}, _modes(step)
     silver = next(result for result in step.results if result.step == "silver_transactions")
@@ -121,14 +126,7 @@ def test_increments_equal_a_full_refresh(lab: Lab, spark_provider: Any) -> None:
 
     # a batch of copies only: silver gains a version and no row; gold records it and changes nothing
     gold_rows = lab.lake.row_count("gold.fraud_features")
-    land_events(
-        lab.lake,
-        "bronze.transactions",
-        later.transactions.slice(0, 50),
-        batch_id="copies-only",
-        source="simulator",
-        contract_version=Transaction.CONTRACT_VERSION,
-    )
+    _land_copies(lab, later.transactions.slice(0, 50), "copies-only")
     step = run_pipeline(lab.settings, spark=spark_provider)
     fraud = next(result for result in step.results if result.step == "gold_fraud_features")
     assert (fraud.mode, fraud.rows_out) == ("incremental", {"gold.fraud_features": 0}), fraud
