@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.table import Table
+from rich.text import Text
 
 from mdslab.errors import MdslabError
 from mdslab.settings import LogFormat, Settings, load_settings
@@ -54,3 +58,39 @@ def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def print_table(table: Table, *, drop_first: Sequence[str] = (), to: Console | None = None) -> None:
+    """Print a table whose first column (the names a person looks for) is never cut.
+
+    An 80-column terminal or a pipe made Rich shorten every column, names included (`bronze.tra…`).
+    Here the first column does not wrap and the others fold instead of ending in an ellipsis; when a
+    word would still be split, the columns in `drop_first` go, in that order, before anything is cut.
+    """
+    target = to or console
+    if not table.columns:
+        target.print(table)
+        return
+    table.columns[0].no_wrap = True
+    for column in table.columns[1:]:
+        column.overflow = "fold"
+    droppable = [header for header in drop_first if any(c.header == header for c in table.columns)]
+    while droppable and not _words_whole(table, target.width):
+        header = droppable.pop(0)
+        table.columns = [column for column in table.columns if column.header != header]
+        for index, column in enumerate(table.columns):
+            column._index = index  # Rich pads the first and last column by position
+    target.print(table)
+
+
+def _words_whole(table: Table, width: int) -> bool:
+    """Whether every header and cell word shows unbroken when the table is drawn `width` wide."""
+    probe = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    probe.print(table)
+    shown = set(re.split(r"[\s│┃║|]+", probe.export_text()))
+    for column in table.columns:
+        for cell in (column.header, *column.cells):
+            text = Text.from_markup(cell) if isinstance(cell, str) else Text(str(cell))
+            if not set(text.plain.split()) <= shown:
+                return False
+    return True

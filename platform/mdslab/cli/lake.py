@@ -9,7 +9,7 @@ import typer
 from rich.progress import track
 from rich.table import Table
 
-from mdslab.cli.context import console, one_line_errors, settings
+from mdslab.cli.context import console, one_line_errors, print_table, settings
 from mdslab.errors import MdslabError
 from mdslab.lakehouse import TableInfo
 
@@ -23,6 +23,10 @@ def _size(num: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GB"
+
+
+# What goes first when a table's name would not fit the terminal otherwise.
+TABLE_ROWS_OPTIONAL = ("committed (UTC)", "files", "size", "last operation", "published")
 
 
 def table_rows(infos: list[TableInfo]) -> Table:
@@ -63,7 +67,7 @@ def tables(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     if as_json:
         console.print_json(json.dumps([{**info.__dict__, "layer": str(info.layer)} for info in infos], default=str))
         return
-    console.print(table_rows(infos))
+    print_table(table_rows(infos), drop_first=TABLE_ROWS_OPTIONAL)
 
 
 @one_line_errors
@@ -103,4 +107,4 @@ def optimize(
             str(result.files_after),
             str(result.files_vacuumed),
         )
-    console.print(out)
+    print_table(out)

@@ -12,7 +12,7 @@ app = typer.Typer(
     help="A single-host Modern Data Stack lab: Kafka, Delta Lake on S3, Spark on Ray, MLflow, RAG.\n\n"
     "Start with `mdslab up`, then `mdslab demo`. Settings come from MDSLAB_* variables (`mdslab config`).",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
 app.command()(services.config)

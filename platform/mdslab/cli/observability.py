@@ -34,7 +34,7 @@ def prometheus(
     """Run Prometheus in the foreground (Ctrl-C stops), scraping `mdslab serve`, `mdslab stream` and Ray at
     the ports the settings give them, with the alert rules of observability/prometheus/alerts.yml.
 
-    Data goes to <state dir>/prometheus. Needs the `prometheus` program (`apt-get install prometheus`, or
+    Data goes to the state dir's `prometheus` folder. Needs the `prometheus` program (`apt-get install prometheus`, or
     `nix develop`). Grafana and its dashboards come with the Compose stack or `nix run .#services`.
     """
     current = settings()

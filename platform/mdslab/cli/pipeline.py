@@ -14,8 +14,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mdslab.cli.context import console, one_line_errors, settings
-from mdslab.cli.lake import table_rows
+from mdslab.cli.context import console, one_line_errors, print_table, settings
+from mdslab.cli.lake import TABLE_ROWS_OPTIONAL, table_rows
 from mdslab.cli.services import ensure_services
 from mdslab.errors import MdslabError
 from mdslab.lakehouse import Lakehouse
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 pipeline_app = typer.Typer(
     help="Run the batch pipeline (bronze -> silver -> gold) on Spark via RayDP.", no_args_is_help=True
 )
+
+
+# What goes first when a step's name would not fit the terminal otherwise.
+STEPS_OPTIONAL = ("input versions", "rows in", "seconds")
 
 
 def _steps_table(results: list) -> Table:  # type: ignore[type-arg]
@@ -90,7 +94,7 @@ def run(
             max_quarantine_share=max_quarantine_share,
             on_step=lambda name, index, total: status.update(f"step {min(index + 1, total)}/{total}: {name}"),
         )
-    console.print(_steps_table(report.results))
+    print_table(_steps_table(report.results), drop_first=STEPS_OPTIONAL)
     spark = f"Spark session start {report.spark_start_s:.1f}s, " if report.spark_start_s else "Spark not needed, "
     console.print(f"{spark}lake -> Spark {report.lake_to_spark_s:.1f}s, total {report.seconds:.1f}s", style="dim")
     _say_gate(report)
@@ -155,7 +159,7 @@ def steps() -> None:
             ", ".join(item.outputs),
             item.description,
         )
-    console.print(table)
+    print_table(table)
 
 
 @pipeline_app.command("check")
@@ -182,7 +186,7 @@ def check(
         table = Table("table", "check", "result", "detail", title_justify="left")
         for item in report.checks:
             table.add_row(item.table, item.name, "[green]ok[/]" if item.passed else "[red]FAILED[/]", item.detail)
-        console.print(table)
+        print_table(table)
     if publish:
         publish_passed(lake, report, run_id="pipeline-check")
     else:
@@ -368,8 +372,8 @@ def demo(
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
         return
-    console.print(_steps_table(report.pipeline.results))
-    console.print(table_rows(report.tables))
+    print_table(_steps_table(report.pipeline.results), drop_first=STEPS_OPTIONAL)
+    print_table(table_rows(report.tables), drop_first=TABLE_ROWS_OPTIONAL)
     for name, reasons in report.quarantine_reasons.items():
         detail = ", ".join(f"{code} {count:,}" for code, count in reasons.items())
         console.print(f"{name}: {sum(reasons.values()):,} rows ({detail or 'none'})")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mdslab.cli.context import console, one_line_errors, settings
+from mdslab.cli.context import console, one_line_errors, print_table, settings
 from mdslab.services import embedded
 from mdslab.services.embedded import ServiceReport
 from mdslab.settings import Settings
@@ -46,7 +46,7 @@ def _print_reports(reports: list[ServiceReport]) -> None:
             uptime,
             f"{mark} {report.detail}",
         )
-    console.print(table)
+    print_table(table, drop_first=("uptime", "pid", "process"))
 
 
 def ensure_services(current: Settings, *, on_step: Callable[[str], None], quiet: bool = False) -> None:
@@ -179,6 +179,6 @@ def _print_figures(figures: dict[str, Any]) -> None:
             colour = "red" if run["status"] == "failed" else "green"
             ago = int((now - run["finished_at"]).total_seconds())
             table.add_row(run["step"], f"[{colour}]{run['status']}[/]", f"{ago // 60} min", f"{run['seconds']}")
-        console.print(table)
+        print_table(table)
     for error in figures["errors"]:
         console.print(f"could not read {error}", style="yellow", highlight=False)
