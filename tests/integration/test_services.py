@@ -86,7 +86,7 @@ def test_taken_port_fails_fast_naming_the_port_and_the_fix(stack: Settings) -> N
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind((host, port))
         squatter.listen()
-        with pytest.raises(ServiceUnavailableError, match=rf"port {port} \(s3\) is already in use.*mdslab config"):
+        with pytest.raises(ServiceUnavailableError, match=rf"port {port} on 127.0.0.1 \(s3\) is taken.*mdslab config"):
             embedded.up(stack)
 
 

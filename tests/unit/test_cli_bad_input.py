@@ -3,6 +3,9 @@ service is touched (no services run in these tests: a command that reached for o
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -36,3 +39,35 @@ def test_an_unknown_table_to_optimize_is_named_with_the_known_ones() -> None:
     assert result.exit_code == 1, result.output
     assert "unknown table 'silver.transaction'; known tables:" in result.output
     assert "silver.transactions" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("target", ["api", "kafka", "lake"])
+def test_simulate_with_postgresql_down_says_so_in_one_line(target: str) -> None:
+    result = CliRunner().invoke(app, ["simulate", "--rows", "1000", "--target", target], env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: PostgreSQL at 127.0.0.1:1/"), result.output
+    assert "mdslab up" in result.output and "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    "command,what",
+    [
+        (["stream", "--metrics-port", "{port}"], "the consumer's metrics"),
+        (["serve", "--port", "{port}"], "the API"),
+        (["prometheus", "--port", "{port}"], "Prometheus"),
+    ],
+)
+def test_a_taken_port_names_its_holder_before_anything_is_printed(command: list[str], what: str) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        args = [part.format(port=port) for part in command]
+        result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    if command[0] == "prometheus" and shutil.which("prometheus") is None:
+        assert "no `prometheus` on PATH" in result.output
+        return
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: port {port} on 127.0.0.1 ({what}) is taken by "), result.output
+    assert f"(pid {os.getpid()})" in result.output

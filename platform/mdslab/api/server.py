@@ -13,7 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from mdslab.errors import MdslabError
-from mdslab.services.ports import port_in_use
+from mdslab.services.ports import require_free_port
 
 
 def uvicorn_config(app: FastAPI, host: str, port: int, *, access_log: bool = False) -> uvicorn.Config:
@@ -28,10 +28,12 @@ def uvicorn_config(app: FastAPI, host: str, port: int, *, access_log: bool = Fal
     )
 
 
+API_PORT_FIX = "stop what uses it or pass --port (MDSLAB_API__PORT)"
+
+
 def serve(app: FastAPI, host: str, port: int, *, access_log: bool = False) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn handles both and drains open requests)."""
-    if port_in_use(host, port):
-        raise MdslabError(f"port {port} on {host} is taken: stop what uses it or pass --port (MDSLAB_API__PORT)")
+    require_free_port(host, port, what="the API", fix=API_PORT_FIX)
     uvicorn.Server(uvicorn_config(app, host, port, access_log=access_log)).run()
 
 

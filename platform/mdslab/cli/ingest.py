@@ -27,10 +27,13 @@ def serve(
     import logging
 
     from mdslab.api.app import create_app
+    from mdslab.api.server import API_PORT_FIX
     from mdslab.api.server import serve as run
+    from mdslab.services.ports import require_free_port
 
     current = settings()
     bind_host, bind_port = host or current.api.host, port or current.api.port
+    require_free_port(bind_host, bind_port, what="the API", fix=API_PORT_FIX)
     if not current.api.api_key.get_secret_value():
         console.print("No API key is set (MDSLAB_API__API_KEY): every ingest request will get 403.", style="yellow")
     console.print(
@@ -59,6 +62,7 @@ def stream(
     """
     from prometheus_client import CollectorRegistry, start_http_server
 
+    from mdslab.services.ports import port_taken, require_free_port
     from mdslab.telemetry import register_process_metrics
     from mdslab.workloads.ingestion.consumer import StreamConsumer, StreamMetrics
     from mdslab.workloads.pipeline.runner import lakehouse
@@ -68,7 +72,12 @@ def stream(
     register_process_metrics(registry)
     port = current.stream.metrics_port if metrics_port is None else metrics_port
     if port:
-        start_http_server(port, addr=current.api.host, registry=registry)
+        fix = "pass --metrics-port (0: no metrics) or set MDSLAB_STREAM__METRICS_PORT"
+        require_free_port(current.api.host, port, what="the consumer's metrics", fix=fix)
+        try:
+            start_http_server(port, addr=current.api.host, registry=registry)
+        except OSError:  # taken between the check and the bind
+            raise port_taken(current.api.host, port, what="the consumer's metrics", fix=fix) from None
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: Any) -> None:

@@ -12,7 +12,7 @@ import yaml
 from mdslab.cli.context import console, one_line_errors, settings
 from mdslab.cli.foreground import run_in_foreground
 from mdslab.errors import ConfigurationError, ServiceUnavailableError
-from mdslab.services.ports import listener_of, port_in_use
+from mdslab.services.ports import require_free_port
 from mdslab.telemetry import prometheus_config
 
 
@@ -41,9 +41,7 @@ def prometheus(
     binary = shutil.which("prometheus")
     if binary is None:
         raise ServiceUnavailableError("no `prometheus` on PATH: `apt-get install prometheus` or `nix develop`")
-    if port_in_use("127.0.0.1", port):
-        holder = listener_of(port)
-        raise ServiceUnavailableError(f"port {port} is taken{' by ' + holder if holder else ''}: pass --port")
+    require_free_port("127.0.0.1", port, what="Prometheus", fix="pass --port")
     folder = _observability_dir()
     host = current.api.host
     config = prometheus_config(

@@ -18,7 +18,7 @@ from rich.table import Table
 from mdslab.cli.context import console, one_line_errors, settings
 from mdslab.errors import MdslabError, ServiceUnavailableError
 from mdslab.orchestration.airflow import DAG_ID
-from mdslab.services.ports import listener_of, port_in_use
+from mdslab.services.ports import require_free_port
 
 airflow_app = typer.Typer(
     help="Airflow 3 on the lab: its metadata in the lab's PostgreSQL, the DAGs from dags/.", no_args_is_help=True
@@ -56,12 +56,9 @@ def airflow_up(
             update={"orchestration": current.orchestration.model_copy(update={"airflow_port": port})}
         )
     bind = current.orchestration.airflow_port
-    if port_in_use(current.api.host, bind):
-        holder = listener_of(bind)
-        raise ServiceUnavailableError(
-            f"port {bind} is taken{' by ' + holder if holder else ''}: pass --port or set "
-            "MDSLAB_ORCHESTRATION__AIRFLOW_PORT"
-        )
+    require_free_port(
+        current.api.host, bind, what="Airflow", fix="pass --port or set MDSLAB_ORCHESTRATION__AIRFLOW_PORT"
+    )
     with console.status("migrating Airflow's metadata database"):
         environment = prepare(current)
     home = airflow_home(current)

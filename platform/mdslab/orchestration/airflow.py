@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
 from mdslab import database
 from mdslab.errors import ServiceUnavailableError
 from mdslab.settings import Settings
@@ -70,11 +68,7 @@ def airflow_command(args: Sequence[str]) -> list[str]:
 
 def prepare(settings: Settings) -> dict[str, str]:
     """Create and migrate Airflow's metadata database (quick when already done); return the environment."""
-    try:
-        database.ensure_database(settings.postgres, settings.orchestration.airflow_database)
-    except psycopg.OperationalError as exc:
-        where = f"{settings.postgres.host}:{settings.postgres.port}"
-        raise ServiceUnavailableError(f"PostgreSQL at {where}: {exc}; start it with `mdslab up`") from exc
+    database.ensure_database(settings.postgres, settings.orchestration.airflow_database)
     environment = os.environ | airflow_environment(settings)
     airflow_home(settings).mkdir(parents=True, exist_ok=True)
     migrated = subprocess.run(

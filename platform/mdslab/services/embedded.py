@@ -17,7 +17,7 @@ from mdslab import database, objectstore
 from mdslab.errors import ConfigurationError, ServiceUnavailableError
 from mdslab.services import health
 from mdslab.services.layout import EmbeddedLayout
-from mdslab.services.ports import listener_of, port_in_use
+from mdslab.services.ports import require_free_port
 from mdslab.services.programs import (
     ProgramSpec,
     initialize_postgres,
@@ -81,16 +81,12 @@ def _check_ports_free(settings: Settings, layout: EmbeddedLayout) -> None:
     wanted = [(name, port) for name, (_h, port) in _public_endpoints(settings).items()]
     wanted += [("embedded internal", port) for port in layout.ports.all()]
     for name, port in wanted:
-        if port_in_use("127.0.0.1", port):
-            holder = listener_of(port)
-            fix = (
-                f"set MDSLAB_EMBEDDED__PORT_BASE to a free range (now {layout.ports.base})"
-                if name == "embedded internal"
-                else "stop it, or move the endpoint (`mdslab config` shows the variable to set)"
-            )
-            raise ServiceUnavailableError(
-                f"port {port} ({name}) is already in use{' by ' + holder if holder else ''}: {fix}"
-            )
+        fix = (
+            f"set MDSLAB_EMBEDDED__PORT_BASE to a free range (now {layout.ports.base})"
+            if name == "embedded internal"
+            else "stop it, or move the endpoint (`mdslab config` shows the variable to set)"
+        )
+        require_free_port("127.0.0.1", port, what=name, fix=fix)
 
 
 def _wait_healthy(

@@ -6,6 +6,12 @@ import socket
 
 import psutil
 
+from mdslab.errors import ServiceUnavailableError
+
+
+class PortTakenError(ServiceUnavailableError):
+    """A port this command must listen on is held by another process."""
+
 
 def port_in_use(host: str, port: int) -> bool:
     """True when a server could not bind ``port``: a listener *or* a live connection holds it.
@@ -31,3 +37,18 @@ def listener_of(port: int) -> str:
     except (psutil.AccessDenied, psutil.NoSuchProcess):
         pass
     return ""
+
+
+def require_free_port(host: str, port: int, *, what: str, fix: str) -> None:
+    """Fail in one line naming the process that holds ``port`` (when it can be told) and what to do.
+
+    Checked before a command prints that it is listening or starts its work, so the first line a
+    person reads is the reason, not a banner followed by a bind error."""
+    if port_in_use(host, port):
+        raise port_taken(host, port, what=what, fix=fix)
+
+
+def port_taken(host: str, port: int, *, what: str, fix: str) -> PortTakenError:
+    """The error for a taken port; also for a bind that lost a race after the check."""
+    holder = listener_of(port)
+    return PortTakenError(f"port {port} on {host} ({what}) is taken{' by ' + holder if holder else ''}: {fix}")
