@@ -21,6 +21,7 @@ from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.prompts import ChatPromptTemplate
 
+from mdslab.errors import ConfigurationError, ServiceUnavailableError
 from mdslab.llm.embeddings import MiniLmEmbeddings
 from mdslab.llm.store import find_identifiers
 from mdslab.settings import AnswererKind, RagSettings
@@ -226,7 +227,17 @@ class ChatModelAnswerer:
         sources = "\n".join(
             f"[{n}] ({d.metadata['source']}) {d.page_content}" for n, d in enumerate(documents, start=1)
         )
-        reply = self.chain.invoke({"sources": sources, "question": question})
+        import openai  # the client langchain_openai uses; 1.8 s to import, so only when this answerer runs
+
+        try:
+            reply = self.chain.invoke({"sources": sources, "question": question})
+        except openai.APIError as exc:
+            # a 503 naming the setting; never the upstream's URL or its response body
+            code = getattr(exc, "status_code", None)
+            raise ServiceUnavailableError(
+                f"the chat model at MDSLAB_RAG__LLM_BASE_URL did not answer ({type(exc).__name__}"
+                f"{f', HTTP {code}' if code else ''}): check it, or use MDSLAB_RAG__ANSWERER=extractive"
+            ) from None
         text = str(reply.content)
         referred = {int(n) for n in CITED.findall(text)} & set(range(1, len(documents) + 1))
         numbers = sorted(referred) or list(range(1, len(documents) + 1))
@@ -238,7 +249,7 @@ def make_answerer(rag: RagSettings, embeddings: MiniLmEmbeddings) -> Answerer:
     if rag.answerer is AnswererKind.EXTRACTIVE:
         return ExtractiveAnswerer(embeddings)
     if not rag.llm_base_url:
-        raise ValueError("MDSLAB_RAG__ANSWERER=openai needs MDSLAB_RAG__LLM_BASE_URL (an OpenAI-compatible /v1 URL)")
+        raise ConfigurationError("MDSLAB_RAG__ANSWERER=openai needs MDSLAB_RAG__LLM_BASE_URL")
     from langchain_openai import ChatOpenAI
 
     model = ChatOpenAI(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mdslab.errors import ConfigurationError
@@ -230,6 +230,16 @@ class RagSettings(BaseModel):
     gateway_rate_per_minute: int = Field(default=60, ge=1, description="Gateway requests per key and minute.")
     gateway_burst: int = Field(default=10, ge=1, description="Requests one key may send at once before the limit.")
 
+    @model_validator(mode="after")
+    def _answerer_has_an_endpoint(self) -> RagSettings:
+        # found at start-up, not as a 500 on the first question
+        if self.answerer is AnswererKind.OPENAI and not self.llm_base_url.strip():
+            raise ValueError(
+                "MDSLAB_RAG__ANSWERER=openai needs MDSLAB_RAG__LLM_BASE_URL (an OpenAI-compatible /v1 URL, e.g. "
+                "http://127.0.0.1:11434/v1 for Ollama)"
+            )
+        return self
+
 
 class OrchestrationSettings(BaseModel):
     """Airflow as `mdslab airflow` runs it, and where the Prefect flows report."""
@@ -380,5 +390,6 @@ def _describe(exc: ValidationError) -> str:
         value = error.get("input")
         secret = any(word in variable for word in ("KEY", "PASSWORD", "SECRET", "TOKEN"))
         shown = f"={value}" if isinstance(value, str | int | float) and not secret else ""
-        problems.append(f"{variable}{shown}: {error['msg']}")
+        reason = error["msg"].removeprefix("Value error, ")
+        problems.append(reason if error["type"] == "value_error" and not shown else f"{variable}{shown}: {reason}")
     return "invalid setting " + "; ".join(problems) + " (environment, .env or the state dir's secrets.env)"

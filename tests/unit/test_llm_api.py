@@ -8,11 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from langchain_core.documents import Document
 from pydantic import SecretStr
 
 from mdslab.api.app import create_app
+from mdslab.errors import ServiceUnavailableError
+from mdslab.llm.answer import make_answerer
+from mdslab.llm.embeddings import MiniLmEmbeddings
 from mdslab.llm.gateway import TokenBucket
-from mdslab.settings import Settings
+from mdslab.settings import AnswererKind, InvalidSettingError, RagSettings, Settings, load_settings
 
 KEY, OTHER = "main-key", "team-key"
 
@@ -127,3 +131,26 @@ def test_an_unreachable_vector_index_is_503_naming_the_fix() -> None:
     assert reply.status_code == 503 and "mdslab up" in reply.json()["detail"]
     assert reply.headers["retry-after"] == "5"
     assert chat.status_code == 503 and "mdslab up" in chat.json()["error"]["message"]
+
+
+def test_the_openai_answerer_without_an_endpoint_is_refused_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Was: settings loaded, the API started, and the first question got a 500."""
+    monkeypatch.setenv("MDSLAB_RAG__ANSWERER", "openai")
+    with pytest.raises(InvalidSettingError, match="MDSLAB_RAG__ANSWERER=openai needs MDSLAB_RAG__LLM_BASE_URL"):
+        load_settings()
+    monkeypatch.setenv("MDSLAB_RAG__LLM_BASE_URL", "http://127.0.0.1:11434/v1")
+    assert load_settings().rag.answerer is AnswererKind.OPENAI
+
+
+def test_an_unreachable_chat_model_is_a_503_that_does_not_echo_its_url() -> None:
+    from tests.unit.test_ingest_api import _closed_port
+
+    port = _closed_port()
+    rag = RagSettings(answerer=AnswererKind.OPENAI, llm_base_url=f"http://127.0.0.1:{port}/v1")
+    answerer = make_answerer(rag, MiniLmEmbeddings())
+    source = Document("Claims are paid within 30 days.", metadata={"source": "docs/claims.md", "kind": "document"})
+    with pytest.raises(ServiceUnavailableError) as raised:
+        answerer.answer("When are claims paid?", [source])
+    assert "MDSLAB_RAG__LLM_BASE_URL did not answer (" in str(raised.value)
+    assert "ConnectionError)" in str(raised.value)
+    assert str(port) not in str(raised.value)
