@@ -6,6 +6,7 @@ most every ``refresh_s`` seconds, so a promotion is picked up without a restart.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from mdslab.settings import Settings
 from mdslab.workloads.contracts.vocabulary import Channel, MerchantCategory
 
 MAX_ROWS = 1000
+log = logging.getLogger(__name__)
 
 
 class FraudFeatures(BaseModel):
@@ -76,21 +78,47 @@ class ChampionCache:
         self._client: Any = None
 
     def get(self) -> tuple[int, Any]:
-        import mlflow
-
-        from mdslab.ml.score import champion_or_fail
-        from mdslab.ml.tracking import configure
+        """The champion's version and model. While the registry or the model store is down, the model
+        already loaded keeps serving (a promotion is picked up once they answer again); without one, the
+        outage is a ServiceUnavailableError, which the route turns into a 503."""
+        from mdslab.errors import ServiceUnavailableError
 
         with self._lock:
             now = time.monotonic()
             if self._loaded is None or now - self._checked >= self.refresh_s:
-                if self._client is None:
-                    self._client = configure(self.settings)
-                version = champion_or_fail(self._client, self.name, self.model)
+                try:
+                    self._refresh()
+                except ServiceUnavailableError as exc:
+                    if self._loaded is None:
+                        raise
+                    version, _model = self._loaded
+                    log.warning("serving %s v%d: could not check for a new champion: %s", self.name, version, exc)
                 self._checked = now
-                if self._loaded is None or self._loaded[0] != version:
-                    self._loaded = (version, mlflow.sklearn.load_model(f"models:/{self.name}/{version}"))
+            assert self._loaded is not None
             return self._loaded
+
+    def _refresh(self) -> None:
+        import mlflow
+        from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+        from mlflow.exceptions import MlflowException
+
+        from mdslab.errors import ServiceUnavailableError
+        from mdslab.ml.score import champion_or_fail
+        from mdslab.ml.tracking import configure
+
+        if self._client is None:
+            self._client = configure(self.settings)
+        version = champion_or_fail(self._client, self.name, self.model)
+        if self._loaded is not None and self._loaded[0] == version:
+            return
+        try:
+            model = mlflow.sklearn.load_model(f"models:/{self.name}/{version}")
+        except (BotoCoreError, ClientError, MlflowException, OSError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ServiceUnavailableError(
+                f"could not load {self.name} v{version} from the model store (S3): {first}"
+            ) from None
+        self._loaded = (version, model)
 
 
 def models_router() -> APIRouter:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import urllib3
 from minio import Minio
 
+from mdslab.errors import ServiceUnavailableError
 from mdslab.settings import ObjectStoreSettings
 
 
@@ -31,11 +32,23 @@ def s3_client(s3: ObjectStoreSettings, *, timeout_s: float = 10.0, retries: int 
 def ensure_buckets(client: Minio, names: list[str]) -> list[str]:
     """Create the buckets that do not exist yet; returns the ones it created."""
     created = []
-    for name in names:
-        if not client.bucket_exists(name):
-            client.make_bucket(name)
-            created.append(name)
+    try:
+        for name in names:
+            if not client.bucket_exists(name):
+                client.make_bucket(name)
+                created.append(name)
+    except urllib3.exceptions.HTTPError as exc:
+        raise unreachable(exc) from None
     return created
+
+
+def unreachable(exc: urllib3.exceptions.HTTPError) -> ServiceUnavailableError:
+    """One line for an S3 server that did not answer (urllib3's own text is a nested repr)."""
+    pool = getattr(exc, "pool", None)
+    where = f" at {pool.host}:{pool.port}" if pool is not None else ""
+    reason = getattr(exc, "reason", None) or exc
+    cause = str(reason).rsplit(": ", 1)[-1].rstrip("')")
+    return ServiceUnavailableError(f"S3{where} did not answer ({cause}): `mdslab status` shows it")
 
 
 def delta_storage_options(s3: ObjectStoreSettings) -> dict[str, str]:

@@ -18,7 +18,7 @@ from mdslab.settings import Settings
 from mdslab.workloads.batch_drop import drop_batch
 from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
 from mdslab.workloads.simulator import SimulationConfig, simulate
-from tests.conftest import fresh_lake
+from tests.conftest import free_port, fresh_lake
 
 pytestmark = pytest.mark.integration
 ROWS = 40_000
@@ -208,3 +208,23 @@ def test_the_claims_triage_model_trains_registers_and_learns_something(trained: 
     assert result.metrics["positives"] >= 15
     run = trained.client.get_run(result.run_id)
     assert run.data.params["input_table"] == "gold.claims_features"
+
+
+def test_predict_with_the_model_store_down_is_503_naming_it(trained: Trained) -> None:
+    """Was a 500 (urllib3's MaxRetryError from the bucket check) where the route's docs say 503."""
+    from fastapi.testclient import TestClient
+
+    from mdslab.api.app import create_app
+
+    closed = free_port()
+    s3 = trained.settings.s3.model_copy(update={"endpoint_url": f"http://127.0.0.1:{closed}"})
+    settings = trained.settings.model_copy(update={"s3": s3})
+    row = trained.data.frame[FRAUD.features].iloc[-1].to_dict()
+    row = {key: (None if value != value else value) for key, value in row.items()}
+    with TestClient(create_app(settings)) as client:
+        response = client.post(
+            "/v1/models/fraud/predict", json=[row], headers={"X-API-Key": settings.api.api_key.get_secret_value()}
+        )
+    assert response.status_code == 503, response.text
+    assert response.json()["detail"].startswith(f"S3 at 127.0.0.1:{closed} did not answer")
+    assert response.headers["retry-after"] == "30"

@@ -71,3 +71,20 @@ def test_a_taken_port_names_its_holder_before_anything_is_printed(command: list[
     assert result.exit_code == 1, result.output
     assert result.output.startswith(f"error: port {port} on 127.0.0.1 ({what}) is taken by "), result.output
     assert f"(pid {os.getpid()})" in result.output
+
+
+def test_a_flow_parameter_of_the_wrong_type_is_refused_before_prefect_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mdslab.orchestration.prefect import prefect_environment
+    from mdslab.settings import load_settings
+
+    (tmp_path / "state").mkdir()
+    for key, value in prefect_environment(load_settings()).items():
+        monkeypatch.setenv(key, value)  # the command sets these for the process: undone after this test
+    args = ["flow", "run", "financial-data-lake-pipeline", "-p", "simulate_rows=abc", "-p", "force=maybe"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    assert "simulate_rows: Input should be a valid integer" in result.output
+    assert "force: Input should be a valid boolean" in result.output
+    assert "Traceback" not in result.output and "Prefect" not in result.output
