@@ -10,6 +10,7 @@ versions the gold tables recorded as their inputs, so a count compares like with
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ import pyarrow.compute as pc
 
 from mdslab.errors import MdslabError
 from mdslab.lakehouse import Lakehouse
+from mdslab.settings import PostgresSettings
+from mdslab.workloads.pipeline import runlog
 from mdslab.workloads.pipeline.framework import step_stamp
 from mdslab.workloads.pipeline.steps import STEPS
 
@@ -195,11 +198,22 @@ def check_gold(
     )
 
 
-def publish_passed(lake: Lakehouse, report: QualityReport, *, run_id: str) -> QualityReport:
-    """The gate: publish what the report audited when every check passed; otherwise publish nothing and
-    raise :class:`QualityGateError` naming every failed check (readers keep the previous versions)."""
-    enforce(report)
-    lake.publish(report.audited, run_id=run_id, note=report.reason())
+def audit(
+    lake: Lakehouse,
+    pg: PostgresSettings,
+    *,
+    run_id: str,
+    max_quarantine_share: float = 0.05,
+    tables: Iterable[str] | None = None,
+    publish: bool = True,
+) -> QualityReport:
+    """The gate as every entry point runs it: check, publish when every check passed (and ``publish``),
+    and record the verdict in the run log; a failed gate is returned, not raised (see :func:`enforce`)."""
+    started = time.perf_counter()
+    report = check_gold(lake, max_quarantine_share=max_quarantine_share, tables=tables)
+    if report.passed and publish:
+        lake.publish(report.audited, run_id=run_id, note=report.reason())
+    runlog.record_gate(pg, passed=report.passed, reason=report.reason(), seconds=time.perf_counter() - started)
     return report
 
 

@@ -153,6 +153,11 @@ def test_a_failed_gate_leaves_readers_on_the_previous_build(lab: Lab, spark_prov
     tables = CliRunner().invoke(app, ["tables", "--json"], env=lab.settings.environment())
     listed = {t["name"]: t for t in json.loads(tables.stdout)}
     assert listed["silver.claims"]["published"] == before["silver.claims"] < listed["silver.claims"]["version"]
+    status = CliRunner().invoke(app, ["status", "--json"], env=lab.settings.environment())
+    gate = json.loads(status.stdout)["figures"]["gate"]  # was: every step `up_to_date`, nothing about the gate
+    assert gate["passed"] is False and "silver.claims quarantine share" in gate["reason"]
+    text = CliRunner().invoke(app, ["status"], env=lab.settings.environment() | {"COLUMNS": "300"})
+    assert "quality gate, 0 min ago: FAILED, readers keep the previous versions" in text.output
 
 
 def test_a_table_never_published_is_refused_to_readers_with_the_reason(services: Settings) -> None:

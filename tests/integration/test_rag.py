@@ -31,6 +31,7 @@ from mdslab.llm.chunking import chunk_documents
 from mdslab.llm.corpus import CLAIM_COLUMNS, CLAIMS_TABLE, claim_document, file_documents, unwrap
 from mdslab.llm.deep_dive import RAG_INPUT_STEPS, run_llm
 from mdslab.llm.embeddings import MiniLmEmbeddings
+from mdslab.llm.freshness import indexed_table_versions, stale_sources
 from mdslab.llm.indexer import IndexReport
 from mdslab.llm.operations import corpus, evaluate_index, index_lake
 from mdslab.llm.questions import build_questions
@@ -171,6 +172,9 @@ def test_reindexing_embeds_only_changed_chunks_and_removes_vanished_rows_and_sec
     unpublished = {c.chunk_id: c.content_hash for c in chunk_documents(corpus(lake, []), max_chars=800, overlap=100)}
     assert {f"silver.claims:{c}#0" for c in gone} <= set(unpublished)  # readers see the published version only
     lake.publish({CLAIMS_TABLE: lake.version(CLAIMS_TABLE) or 0}, run_id="test", note="three claims withdrawn")
+    stale = stale_sources(indexed_table_versions(settings) or {}, lake)  # what `mdslab status` shows
+    assert [(s.table, s.published) for s in stale] == [(CLAIMS_TABLE, lake.version(CLAIMS_TABLE))]
+    assert stale[0].indexed < stale[0].published and "`mdslab rag index` catches up" in stale[0].line()
     (docs / "runbook.md").write_text(RUNBOOK.replace("a new key is generated", "a fresh key is generated"))
     (docs / "glossary.md").unlink()
     after = {c.chunk_id: c.content_hash for c in chunk_documents(corpus(lake, [docs]), max_chars=800, overlap=100)}
@@ -183,6 +187,7 @@ def test_reindexing_embeds_only_changed_chunks_and_removes_vanished_rows_and_sec
     assert {f"silver.claims:{c}#0" for c in gone} <= vanished
     assert report.relabelled > 100  # every other claim now cites the table's new version, without a new embedding
     assert report.version == 2 and report.total_chunks == len(after)
+    assert stale_sources(indexed_table_versions(settings) or {}, lake) == []
     assert indexed.chain.store.version().version == 2  # type: ignore[union-attr]
     with indexed.chain.store.connection() as conn:
         versions = dict(

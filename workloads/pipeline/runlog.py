@@ -72,6 +72,16 @@ def record_failure(pg: PostgresSettings, step: str, layer: str, seconds: float, 
     _write(pg, (step, layer, "failed", seconds, 0, "{}", f"{type(error).__name__}: {error}"[:2000]))
 
 
+GATE_STEP = "quality_gate"
+
+
+def record_gate(pg: PostgresSettings, *, passed: bool, reason: str, seconds: float) -> None:
+    """The gate's verdict next to the steps' runs: `mdslab status` and the failed-run alert see a failed
+    gate (the steps themselves were built fine, so without this row everything looked healthy)."""
+    status = "built" if passed else "failed"
+    _write(pg, (GATE_STEP, "gold", status, seconds, 0, "{}", None if passed else reason[:2000]))
+
+
 def _has_log(conn: psycopg.Connection) -> bool:
     """Whether any step run was recorded (the table comes with the first record)."""
     found = conn.execute("SELECT to_regclass('ops.step_runs')").fetchone()

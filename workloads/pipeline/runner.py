@@ -14,7 +14,7 @@ from mdslab.workloads.freshness import visible_waits
 from mdslab.workloads.pipeline import runlog
 from mdslab.workloads.pipeline.framework import PipelineContext, SparkProvider, StepResult, run_step
 from mdslab.workloads.pipeline.steps import STEPS, select_steps
-from mdslab.workloads.quality import QualityReport, check_gold, publish_passed
+from mdslab.workloads.quality import QualityReport, audit
 from mdslab.workloads.tables import build_registry
 
 Progress = Callable[[str, int, int], None]
@@ -99,10 +99,11 @@ def run_pipeline(
     gold = [name for step in selected if step.layer == "gold" for name in step.outputs]
     if publish and _unpublished(ctx.lake, gold):
         on_step("quality gate", len(selected), len(selected))
-        gate = check_gold(ctx.lake, max_quarantine_share=max_quarantine_share, tables=gold)
+        before = {name: publication.version for name, publication in ctx.lake.publications().items()}
+        gate = audit(
+            ctx.lake, settings.postgres, run_id=ctx.run_id, max_quarantine_share=max_quarantine_share, tables=gold
+        )
         if gate.passed:
-            before = {name: publication.version for name, publication in ctx.lake.publications().items()}
-            publish_passed(ctx.lake, gate, run_id=ctx.run_id)
             waits = visible_waits(ctx.lake, before, gate.audited, datetime.now(UTC))
     seconds = time.perf_counter() - started
     spark_wait_s = provider.waited_s - waited_before

@@ -63,10 +63,13 @@ def index(
 @rag_app.command("status")
 @one_line_errors
 def rag_status() -> None:
-    """The index's version, size and what it holds by source."""
+    """The index's version, size and what it holds by source, and the tables it is behind on."""
     from mdslab.llm.chain import open_store
+    from mdslab.llm.freshness import stale_sources
+    from mdslab.workloads.pipeline.runner import lakehouse
 
-    store = open_store(settings())
+    current = settings()
+    store = open_store(current)
     try:
         version = store.version()
         if version is None:
@@ -84,6 +87,12 @@ def rag_status() -> None:
         f"UTC embedded {version.embedded:,}, relabelled {version.relabelled:,}, removed {version.removed:,}.",
         highlight=False,
     )
+    indexed: dict[str, int] = {}
+    for _kind, source, _count, table_version in rows:
+        if table_version is not None:
+            indexed[str(source)] = max(indexed.get(str(source), table_version), table_version)
+    for stale in stale_sources(indexed, lakehouse(current)):
+        console.print(f"[yellow]stale[/] {stale.line()}", highlight=False)
 
 
 @rag_app.command("eval")

@@ -176,10 +176,13 @@ def check(
     passed it publishes them, with the silver they were built from, to readers. Exits 1 naming every
     failed check, and then publishes nothing."""
     from mdslab.workloads.pipeline.runner import lakehouse
-    from mdslab.workloads.quality import check_gold, enforce, publish_passed
+    from mdslab.workloads.quality import audit, enforce
 
-    lake = lakehouse(settings())
-    report = check_gold(lake, max_quarantine_share=max_quarantine_share)
+    current = settings()
+    lake = lakehouse(current)
+    report = audit(
+        lake, current.postgres, run_id="pipeline-check", max_quarantine_share=max_quarantine_share, publish=publish
+    )
     if as_json:
         typer.echo(json.dumps([vars(c) for c in report.checks], indent=2))
     else:
@@ -187,10 +190,7 @@ def check(
         for item in report.checks:
             table.add_row(item.table, item.name, "[green]ok[/]" if item.passed else "[red]FAILED[/]", item.detail)
         print_table(table)
-    if publish:
-        publish_passed(lake, report, run_id="pipeline-check")
-    else:
-        enforce(report)
+    enforce(report)
     if not as_json:
         what = "; published " + ", ".join(f"{n} v{v}" for n, v in sorted(report.audited.items())) if publish else ""
         console.print(report.reason() + what, highlight=False)

@@ -121,7 +121,12 @@ def _scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]] | None:
 
 
 def _figures(current: Settings) -> dict[str, Any]:
+    import psycopg
+
+    from mdslab.errors import MdslabError
+    from mdslab.llm.freshness import indexed_table_versions, stale_sources
     from mdslab.workloads.lake_metrics import take_snapshot
+    from mdslab.workloads.pipeline.runlog import GATE_STEP
     from mdslab.workloads.pipeline.runner import lakehouse
 
     host = current.api.host
@@ -131,7 +136,17 @@ def _figures(current: Settings) -> dict[str, Any]:
     for labels, value in (consumer or {}).get("mdslab_stream_consumer_lag", []):
         lag[labels["topic"]] = lag.get(labels["topic"], 0.0) + value
     requests = sum(v for _, v in (api or {}).get("mdslab_api_requests_total", []))
-    snap = take_snapshot(lakehouse(current), current.postgres)
+    lake = lakehouse(current)
+    snap = take_snapshot(lake, current.postgres)
+    errors = list(snap.errors)
+    rag: dict[str, Any] = {"indexed": False, "stale": []}
+    try:
+        indexed = indexed_table_versions(current)
+        if indexed is not None:
+            rag = {"indexed": True, "stale": [source.line() for source in stale_sources(indexed, lake)]}
+    except (MdslabError, OSError, psycopg.Error) as exc:
+        errors.append(f"RAG index: {exc}")
+    gate = next((run for run in snap.last_runs if run.step == GATE_STEP), None)
     layers: dict[str, dict[str, int]] = {}
     for info in snap.tables:
         if info.version is not None:
@@ -148,8 +163,13 @@ def _figures(current: Settings) -> dict[str, Any]:
         "last_runs": [
             {"step": r.step, "status": r.status, "finished_at": r.finished_at, "seconds": round(r.seconds, 1)}
             for r in snap.last_runs
+            if r.step != GATE_STEP
         ],
-        "errors": snap.errors,
+        "gate": None
+        if gate is None
+        else {"passed": gate.status != "failed", "finished_at": gate.finished_at, "reason": gate.error},
+        "rag": rag,
+        "errors": errors,
     }
 
 
@@ -173,6 +193,17 @@ def _print_figures(figures: dict[str, Any]) -> None:
             f"(published v{figures['published'].get(name)})",
             highlight=False,
         )
+    gate = figures["gate"]
+    if gate is not None:
+        ago = int((now - gate["finished_at"]).total_seconds())
+        verdict = (
+            "[green]passed[/] (what it audited is published)"
+            if gate["passed"]
+            else f"[red]FAILED[/], readers keep the previous versions: {gate['reason']}"
+        )
+        console.print(f"quality gate, {ago // 60} min ago: {verdict}", highlight=False)
+    for line in figures["rag"]["stale"]:
+        console.print(f"[yellow]stale[/] RAG index: {line}", highlight=False)
     if figures["last_runs"]:
         table = Table("step", "last run", "ago", "seconds", title_justify="left")
         for run in figures["last_runs"]:
