@@ -10,6 +10,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from mdslab.orchestration.tasks import NothingToDoError, Summary
 from mdslab.settings import Settings, load_settings
+from mdslab.telemetry import quiet_libraries
 from mdslab.workloads.pipeline.runner import lakehouse
 
 SCORES_TABLE = "gold.fraud_scores"
@@ -25,7 +26,9 @@ def table_asset(settings: Settings, table: str) -> Asset:
 def run_task(step: Callable[..., Summary], **kwargs: Any) -> Summary:
     """Run one orchestration task with the settings of this process (read when the task runs, so a
     worker takes its own environment); nothing to do becomes a skipped task with the reason."""
+    settings = load_settings()
+    quiet_libraries(settings.log_level)
     try:
-        return step(load_settings(), **kwargs)
+        return step(settings, **kwargs)
     except NothingToDoError as exc:
         raise AirflowSkipException(str(exc)) from exc

@@ -21,6 +21,7 @@ from prefect.tasks import exponential_backoff
 
 from mdslab.orchestration import tasks
 from mdslab.settings import Settings, load_settings
+from mdslab.telemetry import quiet_libraries
 
 
 def _layer_cache_key(_context: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -32,6 +33,7 @@ def _layer_cache_key(_context: TaskRunContext, parameters: dict[str, Any]) -> st
 
 def _run(step: Any, settings: Settings, **kwargs: Any) -> tasks.Summary | State:
     """Run one task; nothing to do completes it as Skipped with the reason (downstream goes on)."""
+    quiet_libraries(settings.log_level)
     try:
         summary: tasks.Summary = step(settings, **kwargs)
     except tasks.NothingToDoError as exc:

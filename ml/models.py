@@ -6,6 +6,7 @@ model takes exactly what the feature table holds and the serving route needs no 
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any
 
 from lightgbm import LGBMClassifier
@@ -62,3 +63,15 @@ def baseline(spec: ModelSpec) -> Pipeline:
         ]
     )
     return Pipeline([("encode", encode), ("model", LogisticRegression(max_iter=2000, C=1.0))])
+
+
+# What loading a logged model needs (the skops format, the LightGBM pipeline, the frames it scores).
+SERVING_DISTRIBUTIONS = ("mlflow", "scikit-learn", "lightgbm", "skops", "numpy", "pandas", "scipy")
+
+
+def pip_requirements() -> list[str]:
+    """Exact versions from this environment (uv.lock pins them) for the model's requirements.txt.
+
+    Without them MLflow infers the list on every log_model: it tried `uv export` (uv is not on PATH in
+    the lab's venv), warned, then scanned the model's imports: ~8 s per model and four warnings."""
+    return [f"{name}=={metadata.version(name)}" for name in SERVING_DISTRIBUTIONS]

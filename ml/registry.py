@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, ErrorCode
+from mlflow.models.model import ModelInfo
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_ALREADY_EXISTS,
+    RESOURCE_DOES_NOT_EXIST,
+    ErrorCode,
+)
 
 from mdslab.errors import ServiceUnavailableError
 
@@ -43,6 +49,20 @@ class Promotion:
 
 class RegistryUnavailableError(ServiceUnavailableError):
     """The registry could not say whether a champion exists; nothing may be promoted on that."""
+
+
+def register(client: MlflowClient, name: str, model: ModelInfo) -> int:
+    """A new version of ``name`` for a logged model; its number.
+
+    What ``log_model(registered_model_name=...)`` does, through the client: the fluent path prints
+    "Successfully registered model" / "Created version" straight to stderr, whatever the log level."""
+    try:
+        client.create_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+    created = client.create_model_version(name, source=model.model_uri, run_id=model.run_id, model_id=model.model_id)
+    return int(created.version)
 
 
 def champion_version(client: MlflowClient, name: str) -> int | None:

@@ -22,7 +22,7 @@ from sklearn.metrics import average_precision_score
 from mdslab.lakehouse import Lakehouse
 from mdslab.ml import evaluate, models
 from mdslab.ml.features import ModelSpec, TrainingFrame, check_trainable, load_frame
-from mdslab.ml.registry import PRIMARY_METRIC, Promotion, promote_if_better
+from mdslab.ml.registry import PRIMARY_METRIC, Promotion, promote_if_better, register
 from mdslab.ml.tracking import experiment_id, registered_name
 from mdslab.settings import Settings
 from mdslab.workloads.pipeline.framework import SparkProvider
@@ -110,11 +110,16 @@ def train(settings: Settings, client: MlflowClient, data: TrainingFrame, *, thre
             name="model",
             signature=infer_signature(example, model.predict_proba(example)[:, 1]),
             input_example=example,
-            registered_model_name=name,
             skops_trusted_types=models.TRUSTED_TYPES,
+            pip_requirements=models.pip_requirements(),
         )
-        mlflow.sklearn.log_model(baseline, name="baseline", skops_trusted_types=models.TRUSTED_TYPES)
-        version = int(info.registered_model_version)
+        mlflow.sklearn.log_model(
+            baseline,
+            name="baseline",
+            skops_trusted_types=models.TRUSTED_TYPES,
+            pip_requirements=models.pip_requirements(),
+        )
+        version = register(client, name, info)
         promotion = promote_if_better(
             client,
             name,

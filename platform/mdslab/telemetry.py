@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,37 @@ def json_handler() -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     return handler
+
+
+# What the libraries the lab drives print by default into a person's terminal, and how each is told to
+# keep it for DEBUG. Environment variables, because the libraries read them when imported or started
+# (the CLI imports them after this runs): variables the user set win.
+QUIET_LIBRARY_ENVIRONMENT = {
+    "MLFLOW_LOGGING_LEVEL": "WARNING",  # "Creating initial MLflow database tables", "Detected uv project" ...
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # tqdm bars, written even into pipes and logs
+}
+# Loggers whose routine messages are not a problem a person has to act on.
+QUIET_LOGGERS = {
+    # "Token authentication is enabled for this Ray cluster": the lab keeps it enabled on purpose
+    "ray._private.authentication.authentication_token_setup": logging.ERROR,
+    # "Failed to resolve installed pip version": the lab's venv is built by uv, without pip
+    "mlflow.utils.environment": logging.ERROR,
+    # "Error while receiving." with a ConnectionResetError traceback, at INFO, each time a Spark session
+    # closes its gateway: Airflow task logs (INFO) showed 7 of them on tasks that succeeded
+    "py4j": logging.WARNING,
+}
+
+
+def quiet_libraries(level: str) -> None:
+    """Keep library chatter off the console unless ``level`` is DEBUG (then everything shows)."""
+    if level.upper() == "DEBUG":
+        return
+    for key, value in QUIET_LIBRARY_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+    for name, logger_level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(logger_level)
+    # MLflow's hint about integer columns in a signature: the lab's integer features are never null
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column", category=UserWarning)
 
 
 def register_process_metrics(registry: CollectorRegistry) -> None:

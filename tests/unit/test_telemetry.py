@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from mdslab.telemetry import JsonFormatter
 
 
@@ -42,3 +44,24 @@ def test_the_cli_logs_json_lines_when_asked(tmp_path: object) -> None:
     assert json.loads(line) | {"ts": None} == {
         "ts": None, "level": "warning", "logger": "mdslab.demo", "message": "started", "rows": 5
     }  # fmt: skip
+
+
+def test_library_chatter_is_quiet_by_default_and_all_there_at_debug(monkeypatch: pytest.MonkeyPatch) -> None:
+
+    from mdslab.telemetry import QUIET_LIBRARY_ENVIRONMENT, QUIET_LOGGERS, quiet_libraries
+
+    for key in QUIET_LIBRARY_ENVIRONMENT:
+        monkeypatch.setenv(key, "recorded")  # so that the undo removes what quiet_libraries sets
+        monkeypatch.delenv(key)
+    for name in QUIET_LOGGERS:
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    quiet_libraries("DEBUG")
+    assert not set(QUIET_LIBRARY_ENVIRONMENT) & set(os.environ)
+    assert all(logging.getLogger(name).level == logging.NOTSET for name in QUIET_LOGGERS)
+
+    monkeypatch.setenv("MLFLOW_LOGGING_LEVEL", "INFO")  # what a person set wins
+    quiet_libraries("WARNING")
+    assert os.environ["MLFLOW_LOGGING_LEVEL"] == "INFO"
+    assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
+    assert logging.getLogger("py4j").getEffectiveLevel() == logging.WARNING
+    assert not logging.getLogger("py4j").isEnabledFor(logging.INFO)  # "Error while receiving." tracebacks

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from mdslab.errors import MdslabError
 from mdslab.settings import LogFormat, Settings, load_settings
-from mdslab.telemetry import json_handler
+from mdslab.telemetry import json_handler, quiet_libraries
 
 console = Console()
 err_console = Console(stderr=True)
@@ -44,6 +44,7 @@ def _configure_logging(level: str, log_format: LogFormat) -> None:
         handler.mdslab = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level.upper())
+    quiet_libraries(level)
 
 
 def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:

@@ -6,6 +6,7 @@ import typer
 
 from mdslab import __version__
 from mdslab.cli import contracts, ingest, lake, llm, ml, observability, orchestration, pipeline, services
+from mdslab.cli.context import one_line_errors, settings
 
 app = typer.Typer(
     name="mdslab",
@@ -40,9 +41,13 @@ app.command()(observability.prometheus)
 
 
 @app.callback(invoke_without_command=True)
+@one_line_errors
 def _root(
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
     if version:
         typer.echo(__version__)
         raise typer.Exit()
+    # logging, and the libraries told to keep quiet, before a command imports them (some read their
+    # log level once, when imported)
+    settings()
