@@ -15,8 +15,11 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from types import FrameType
+
+import psutil
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -41,12 +44,26 @@ def run_in_foreground(command: Sequence[str], *, env: Mapping[str, str] | None =
     return process.returncode
 
 
-def stop_group(process: subprocess.Popen[bytes], *, grace_s: float) -> None:
-    """SIGTERM to the child's whole process group, SIGKILL to what is left after ``grace_s``."""
+def stop_group(process: subprocess.Popen[bytes], *, grace_s: float) -> int:
+    """SIGTERM to the child's whole process group at once (its components stop in parallel), SIGKILL to
+    what is left of the group after ``grace_s``; the child's exit code."""
+    deadline = time.monotonic() + grace_s
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(grace_s)
+    while _group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)  # workers that outlived their parent's exit
     process.wait()
+    return process.returncode
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is still running (zombies waiting for a parent do not count)."""
+    for proc in psutil.process_iter(["status"]):
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
+                return True
+    return False

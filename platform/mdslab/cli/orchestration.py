@@ -48,7 +48,8 @@ def airflow_up(
     Needs the services (`mdslab up`): the metadata lives in the lab's PostgreSQL (database
     MDSLAB_ORCHESTRATION__AIRFLOW_DATABASE). The DAGs start paused: unpause them in the UI.
     """
-    from mdslab.orchestration.airflow import PASSWORDS_FILE, airflow_command, airflow_home, prepare, stop
+    from mdslab.cli.foreground import stop_group
+    from mdslab.orchestration.airflow import PASSWORDS_FILE, airflow_command, airflow_home, prepare
 
     current = settings()
     if port is not None:
@@ -91,13 +92,18 @@ def airflow_up(
             while process.poll() is None and not stopping:
                 time.sleep(0.5)
         except KeyboardInterrupt:
-            pass
+            stopping.append(signal.SIGINT)
         finally:
             with console.status("stopping Airflow"):
-                code = stop(process)
-    if code not in (0, -signal.SIGINT, -signal.SIGTERM) and not stopping:
+                # every component at once: `airflow standalone` on Ctrl-C stops them one after the
+                # other and took 45-75 s
+                code = stop_group(process, grace_s=AIRFLOW_STOP_GRACE_S)
+    if not stopping:  # Airflow ended by itself
         raise ServiceUnavailableError(f"airflow standalone exited with {code}: see {log_path}")
     console.print("Airflow stopped", style="dim")
+
+
+AIRFLOW_STOP_GRACE_S = 20.0
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float, stopping: list[int]) -> None:

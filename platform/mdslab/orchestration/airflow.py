@@ -7,9 +7,7 @@ settings, so `mdslab airflow` and the tests run the same Airflow the same way.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -78,21 +76,6 @@ def prepare(settings: Settings) -> dict[str, str]:
         tail = (migrated.stderr or migrated.stdout).strip().splitlines()[-1:]
         raise ServiceUnavailableError(f"airflow db migrate failed: {' '.join(tail)}")
     return environment
-
-
-def stop(process: subprocess.Popen[bytes], *, timeout_s: float = 60.0) -> int:
-    """Stop `airflow standalone` the way Ctrl-C would (it then stops its components), and anything of
-    its process group still there after ``timeout_s``."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)  # stragglers of the group (e.g. a task process)
-    return process.returncode
 
 
 @dataclass(frozen=True)
