@@ -132,3 +132,18 @@ def test_environment_hands_every_setting_to_another_process(monkeypatch: pytest.
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     assert Settings() == original
+
+
+def test_config_get_prints_one_value_unmasked_for_scripts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's `KEY=$(mdslab config --get MDSLAB_API__API_KEY)`: before, nothing said how to get $KEY."""
+    monkeypatch.setenv("MDSLAB_API__API_KEY", "k-123")
+    result = CliRunner().invoke(app, ["config", "--get", "mdslab_api__api_key"])
+    assert result.exit_code == 0 and result.stdout == "k-123\n"
+    masked = CliRunner().invoke(app, ["config"], env={"COLUMNS": "300"})
+    assert "k-123" not in masked.output
+
+
+def test_config_get_of_an_unknown_variable_names_close_ones() -> None:
+    result = CliRunner().invoke(app, ["config", "--get", "MDSLAB_API__APIKEY"], env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    assert result.output.startswith("error: no setting MDSLAB_API__APIKEY; did you mean MDSLAB_API__API_KEY")

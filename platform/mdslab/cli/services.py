@@ -10,15 +10,30 @@ import typer
 from rich.table import Table
 
 from mdslab.cli.context import console, one_line_errors, print_table, settings
+from mdslab.errors import MdslabError
 from mdslab.services import embedded
 from mdslab.services.embedded import ServiceReport
 from mdslab.settings import Settings
 
 
 @one_line_errors
-def config(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+def config(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    get: Annotated[
+        str | None,
+        typer.Option(
+            "--get",
+            metavar="VARIABLE",
+            help="Print one setting's value, secrets included, for scripts: "
+            "`KEY=$(mdslab config --get MDSLAB_API__API_KEY)`.",
+        ),
+    ] = None,
+) -> None:
     """Print the effective settings (secrets masked) and the variable that sets each one."""
     current = settings()
+    if get is not None:
+        typer.echo(setting_value(current, get))
+        return
     if as_json:
         console.print_json(json.dumps(current.masked()))
         return
@@ -29,6 +44,25 @@ def config(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
         table.add_row(name, value)
     console.print(table)
     console.print(f"Secrets file: {current.secrets_file}", style="dim")
+
+
+def setting_value(current: Settings, variable: str) -> str:
+    """The value of ``MDSLAB_...`` (unmasked); a one-line error naming close matches when unknown."""
+    import difflib
+
+    values = dict(_flatten_revealed(current))
+    name = variable.strip().upper()
+    if name not in values:
+        close = difflib.get_close_matches(name, list(values), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; `mdslab config` lists them"
+        raise MdslabError(f"no setting {variable}{hint}")
+    return values[name]
+
+
+def _flatten_revealed(current: Settings) -> list[tuple[str, str]]:
+    names = [name for name, _masked in current.env_items()]
+    revealed = current.environment()
+    return [(name, revealed.get(name, "")) for name in names]
 
 
 def _print_reports(reports: list[ServiceReport]) -> None:
@@ -123,7 +157,6 @@ def _scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]] | None:
 def _figures(current: Settings) -> dict[str, Any]:
     import psycopg
 
-    from mdslab.errors import MdslabError
     from mdslab.llm.freshness import indexed_table_versions, stale_sources
     from mdslab.workloads.lake_metrics import take_snapshot
     from mdslab.workloads.pipeline.runlog import GATE_STEP
