@@ -57,7 +57,15 @@ def test_dag_has_no_cycles_tags_owner_and_docs(dagbag: Any, dag_id: str) -> None
         assert task.owner not in ("", "airflow"), task.task_id
         assert task.doc_md, f"{task.task_id} has no doc"
         assert task.execution_timeout is not None, task.task_id
-        assert task.retries is not None and task.retries >= 0
+        assert task.retries == RETRIES[dag_id].get(task.task_id, RETRIES[dag_id]["*"]), task.task_id
+
+
+# The retries each DAG configures ("*": its default_args); Airflow's own default is 0, which a
+# `retries >= 0` check could not tell from a forgotten setting.
+RETRIES = {
+    DAG_ID: {"*": 2, "ensure_services": 3, "quality_gate": 0},
+    "fraud_model_training": {"*": 1},
+}
 
 
 def test_the_pipeline_runs_its_steps_in_order_and_gates_the_consumers(dagbag: Any) -> None:
