@@ -8,6 +8,8 @@ customer finds them both by meaning and by identifier.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +28,10 @@ MERCHANTS_TABLE = "bronze.merchants"
 SPEND_TABLE = "gold.daily_spend"
 TABLES_SCOPE = "tables"
 TEXT_SUFFIXES = (".md", ".markdown", ".txt", ".rst")
+# A handbook page is kilobytes; a multi-megabyte "text" file is a log or a data dump that would crowd
+# the index (and take minutes to embed): skipped, and said so.
+MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+log = logging.getLogger(__name__)
 HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 
@@ -327,7 +333,7 @@ def file_documents(root: Path) -> list[SourceDocument]:
     root = root.resolve()
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such file or folder to index")
-    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES)
+    paths = _text_files(root)
     base = root.parent
     scope = docs_scope(root)
     documents = []
@@ -347,6 +353,35 @@ def file_documents(root: Path) -> list[SourceDocument]:
                 )
             )
     return documents
+
+
+def _text_files(root: Path) -> list[Path]:
+    """The text files to index under ``root``, staying inside it: a link to a folder is not entered and a
+    linked file whose target lies outside ``root`` is not read (was: both followed, anywhere on the
+    machine); files over MAX_DOCUMENT_BYTES are left out. Each skip is logged with its reason."""
+    if root.is_file():
+        candidates = [root]
+    else:
+        candidates = []
+        for folder, folders, files in os.walk(root):  # followlinks=False
+            for name in sorted(folders):
+                if (Path(folder) / name).is_symlink():
+                    log.warning("skipped %s: a link to a folder (not followed)", Path(folder) / name)
+            folders.sort()
+            candidates += [Path(folder) / name for name in sorted(files) if Path(name).suffix.lower() in TEXT_SUFFIXES]
+    kept = []
+    for path in candidates:
+        target = path.resolve()
+        if path.is_symlink() and not target.is_relative_to(root if root.is_dir() else root.parent):
+            log.warning("skipped %s: a link to %s, outside the folder being indexed", path, target)
+        elif not target.is_file():
+            log.warning("skipped %s: not a regular file", path)
+        elif (size := target.stat().st_size) > MAX_DOCUMENT_BYTES:
+            log.warning("skipped %s: %s bytes, over the %s-byte limit for one document", path, f"{size:,}",
+                        f"{MAX_DOCUMENT_BYTES:,}")  # fmt: skip
+        else:
+            kept.append(path)
+    return kept
 
 
 def scopes_of(documents: Iterable[SourceDocument]) -> set[str]:

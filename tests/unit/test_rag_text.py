@@ -161,3 +161,29 @@ def test_a_sentence_found_in_several_sources_is_quoted_once_and_cites_them_all(e
 def test_nothing_retrieved_gives_an_answer_without_citations(embeddings: MiniLmEmbeddings) -> None:
     answer = ExtractiveAnswerer(embeddings).answer("anything?", [])
     assert answer.citations == [] and "nothing relevant" in answer.text
+
+
+def test_indexing_stays_inside_the_folder_and_skips_oversized_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Was: links were followed anywhere on the machine and files of any size were read."""
+    from mdslab.llm.corpus import MAX_DOCUMENT_BYTES
+
+    outside = tmp_path / "private"
+    outside.mkdir()
+    (outside / "secret.md").write_text("# Secret\nThe root password is hunter2.\n")
+    handbook = tmp_path / "handbook"
+    handbook.mkdir()
+    (handbook / "guide.md").write_text("# Guide\nClaims are paid within 30 days.\n")
+    (handbook / "also-guide.md").symlink_to(handbook / "guide.md")  # inside: kept
+    (handbook / "secret.md").symlink_to(outside / "secret.md")
+    (handbook / "linked-folder").symlink_to(outside, target_is_directory=True)
+    (handbook / "dump.txt").write_text("x" * (MAX_DOCUMENT_BYTES + 1))
+
+    documents = file_documents(handbook)
+
+    assert sorted({d.file for d in documents}) == ["handbook/also-guide.md", "handbook/guide.md"]
+    assert not any("hunter2" in d.text for d in documents)
+    assert "skipped" in caplog.text and "outside the folder being indexed" in caplog.text
+    assert "a link to a folder (not followed)" in caplog.text
+    assert f"over the {MAX_DOCUMENT_BYTES:,}-byte limit" in caplog.text
