@@ -8,6 +8,7 @@ real clusters with the same variables.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -104,6 +105,18 @@ class ComputeSettings(BaseModel):
         "needs more logical CPUs than the executors take (default: executor cores x executors + 2).",
     )
     ray_object_store_mb: int = Field(default=2048, ge=256)
+    bind_address: str = Field(
+        default="127.0.0.1",
+        description="Address a local Ray and Spark listen on (Ray's node IP; Spark's driver, block managers and "
+        "executors). The loopback default keeps them off the network; a cluster (`ray_address`) uses its own.",
+    )
+
+    @field_validator("bind_address")
+    @classmethod
+    def _an_ip_address(cls, value: str) -> str:
+        ipaddress.ip_address(value)  # ValueError names the value: Ray and Spark need an address, not a name
+        return value
+
     spark_executors: int = Field(default=1, ge=1)
     spark_executor_cores: int = Field(default=2, ge=1)
     spark_executor_memory: str = "3g"

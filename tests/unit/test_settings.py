@@ -147,3 +147,11 @@ def test_config_get_of_an_unknown_variable_names_close_ones() -> None:
     result = CliRunner().invoke(app, ["config", "--get", "MDSLAB_API__APIKEY"], env={"COLUMNS": "300"})
     assert result.exit_code == 1
     assert result.output.startswith("error: no setting MDSLAB_API__APIKEY; did you mean MDSLAB_API__API_KEY")
+
+
+def test_the_bind_address_must_be_an_ip_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MDSLAB_COMPUTE__BIND_ADDRESS", "my-laptop")
+    with pytest.raises(InvalidSettingError, match="MDSLAB_COMPUTE__BIND_ADDRESS=my-laptop"):
+        load_settings()
+    monkeypatch.setenv("MDSLAB_COMPUTE__BIND_ADDRESS", "10.0.0.5")
+    assert load_settings().compute.bind_address == "10.0.0.5"

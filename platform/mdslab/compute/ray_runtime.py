@@ -7,11 +7,14 @@ calls :func:`ensure_ray` first and gets the same, already-running Ray on later c
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import os
 import sys
 import threading
 
 import ray
+from ray._private import ray_constants
 from ray.util.debug import log_once
 
 from mdslab.compute.java import find_java_home, java_env
@@ -45,8 +48,18 @@ def ensure_ray(settings: ComputeSettings) -> None:
                 log_to_driver=False,
             )
         else:
-            env_vars = {**java_env(find_java_home(settings.java_home)), "PYSPARK_PYTHON": sys.executable}
+            # Spark JVMs (the driver PySpark starts here, the executors and RayDP's master as Ray workers)
+            # bind what they listen on to SPARK_LOCAL_IP; Ray's servers bind to its node IP. Without both,
+            # ~20 sockets listened on every interface of the machine.
+            os.environ["SPARK_LOCAL_IP"] = settings.bind_address
+            _use_node_ip(settings.bind_address)
+            env_vars = {
+                **java_env(find_java_home(settings.java_home)),
+                "PYSPARK_PYTHON": sys.executable,
+                "SPARK_LOCAL_IP": settings.bind_address,
+            }
             ray.init(
+                _node_ip_address=settings.bind_address,
                 _metrics_export_port=_metrics_port(settings.ray_metrics_port),
                 num_cpus=settings.local_ray_cpus,
                 object_store_memory=settings.ray_object_store_mb * 1024 * 1024,
@@ -56,6 +69,16 @@ def ensure_ray(settings: ComputeSettings) -> None:
                 runtime_env={"env_vars": env_vars},
             )
         _quiet_ray_data()
+
+
+def _use_node_ip(address: str) -> None:
+    """Make a local Ray's node IP ``address``. Ray turns a loopback node IP into the machine's reachable
+    address unless it runs in single-machine mode, the mode it uses on macOS and Windows (its servers
+    then listen on loopback only); that mode is a module constant read when a node starts, and an
+    environment variable for the Python processes Ray starts."""
+    if ipaddress.ip_address(address).is_loopback:
+        os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+        ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def _metrics_port(wanted: int) -> int | None:
