@@ -8,26 +8,25 @@ Every request is authenticated by API key (``Authorization: Bearer`` as OpenAI c
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import httpx
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import CollectorRegistry, Counter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
+from mdslab.api_keys import ApiKeys, TokenBucket, fingerprint, presented_key
 from mdslab.llm.chain import LazyChain
 from mdslab.llm.routes import MAX_QUESTION_CHARS, ask
-from mdslab.settings import ApiSettings, RagSettings
+from mdslab.settings import RagSettings
 
 LOCAL_MODEL = "mdslab-rag"
 log = logging.getLogger("mdslab.gateway")
@@ -46,29 +45,6 @@ class GatewayError(Exception):
         return JSONResponse(body, status_code=self.status_code, headers=self.headers)
 
 
-class TokenBucket:
-    """Per-key request budget: ``burst`` at once, refilled at ``per_minute``; thread-safe."""
-
-    def __init__(self, per_minute: int, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = per_minute / 60.0
-        self.burst = burst
-        self.clock: Callable[[], float] = clock
-        self._tokens: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float:
-        """0.0 when the request may go ahead, else the seconds until it could."""
-        with self._lock:
-            now = self.clock()
-            tokens, last = self._tokens.get(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._tokens[key] = (tokens - 1.0, now)
-                return 0.0
-            self._tokens[key] = (tokens, now)
-            return (1.0 - tokens) / self.rate
-
-
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
@@ -82,25 +58,29 @@ class GatewayMetrics:
 class Gateway:
     """What the routes need: the accepted keys, the limiter, the backends and the metrics."""
 
-    def __init__(self, api: ApiSettings, rag: RagSettings, chain: LazyChain, metrics: GatewayMetrics) -> None:
-        extra = [k.strip() for k in rag.gateway_keys.get_secret_value().split(",") if k.strip()]
-        self.keys = {k for k in (api.api_key.get_secret_value(), *extra) if k}
+    def __init__(self, keys: ApiKeys, rag: RagSettings, chain: LazyChain, metrics: GatewayMetrics) -> None:
+        self.keys = keys
         self.limiter = TokenBucket(rag.gateway_rate_per_minute, rag.gateway_burst)
         self.rag = rag
         self.chain = chain
         self.metrics = metrics
 
     def key_id(self, request: Request) -> str:
-        """The caller's key, checked; returned as a short fingerprint (keys never reach logs)."""
-        auth = request.headers.get("authorization", "")
-        key = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+        """The caller's key, checked (the request guard did so before the body was read; this is for an
+        app assembled without it), as a short fingerprint: keys never reach logs."""
+        key = presented_key(request.headers, bearer=True)
         if not key:
             raise GatewayError(
                 401, "missing API key: send `Authorization: Bearer <key>` (see `mdslab config`)", "missing_api_key"
             )
-        if key not in self.keys:
+        if not self.keys.accepts(key, gateway=True):
             raise GatewayError(401, "the API key is not valid for this gateway", "invalid_api_key")
-        return hashlib.sha256(key.encode()).hexdigest()[:8]
+        return fingerprint(key)
+
+    def served_models(self) -> list[str]:
+        """The local RAG model, and the upstream's one model when an endpoint is configured: nothing else
+        is forwarded (a client cannot spend the upstream key on any model it names)."""
+        return [LOCAL_MODEL, *([self.rag.llm_model] if self.rag.llm_base_url else [])]
 
 
 def get_gateway(request: Request) -> Gateway:
@@ -126,17 +106,33 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
-class ChatRequest(BaseModel):
-    """The OpenAI chat-completions request; fields the local backend does not use are accepted and ignored."""
+# Caps on what one request may ask of the gateway (and, through it, of the upstream's key).
+MAX_MESSAGES = 64
+MAX_PROMPT_CHARS = 32_000
+MAX_COMPLETION_TOKENS = 4096
+MAX_STREAM_SECONDS = 300.0
 
-    model: str = Field(min_length=1, description=f"`{LOCAL_MODEL}` (local RAG) or a model of the upstream endpoint.")
-    messages: list[ChatMessage] = Field(min_length=1)
+
+class ChatRequest(BaseModel):
+    """The OpenAI chat-completions request. Fields beyond these are dropped, not forwarded upstream."""
+
+    model: str = Field(min_length=1, max_length=200, description=f"`{LOCAL_MODEL}` (local RAG) or the upstream model.")
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
     temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=1)
-    user: str | None = None
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_COMPLETION_TOKENS)
+    stop: str | list[str] | None = Field(default=None, max_length=4)
+    user: str | None = Field(default=None, max_length=200)
 
-    model_config = {"extra": "allow"}
+    model_config = {"extra": "ignore"}
+
+    @model_validator(mode="after")
+    def _prompt_within_limit(self) -> ChatRequest:
+        chars = sum(len(message.text()) for message in self.messages)
+        if chars > MAX_PROMPT_CHARS:
+            raise ValueError(f"the messages hold {chars:,} characters, over the gateway's {MAX_PROMPT_CHARS:,}")
+        return self
 
 
 def _completion(request_id: str, model: str, content: str, prompt: str) -> dict[str, Any]:
@@ -192,9 +188,13 @@ async def _upstream(gateway: Gateway, raw: dict[str, Any]) -> JSONResponse | Str
             upstream = await client.send(client.build_request("POST", url, json=raw, headers=headers), stream=True)
 
             async def relay() -> Any:
+                deadline = time.monotonic() + MAX_STREAM_SECONDS
                 try:
                     async for chunk in upstream.aiter_raw():
                         yield chunk
+                        if time.monotonic() > deadline:  # a stream may not hold a connection for ever
+                            log.warning("upstream stream cut after %.0f s", MAX_STREAM_SECONDS)
+                            break
                 finally:
                     await upstream.aclose()
                     await client.aclose()
@@ -205,12 +205,15 @@ async def _upstream(gateway: Gateway, raw: dict[str, Any]) -> JSONResponse | Str
         try:
             return JSONResponse(reply.json(), status_code=reply.status_code)
         except ValueError:
+            # the upstream's address and its body stay out of the answer (the log has the status)
+            log.warning("upstream answered %d without JSON", reply.status_code)
             raise GatewayError(
-                502, f"upstream {url} answered {reply.status_code} without JSON: {reply.text[:200]!r}", "upstream_error"
+                502, f"the upstream endpoint answered {reply.status_code} without JSON", "upstream_error"
             ) from None
     except httpx.HTTPError as exc:
         await client.aclose()
-        raise GatewayError(502, f"upstream {url} failed: {type(exc).__name__}: {exc}", "upstream_error") from None
+        log.warning("upstream request failed: %s", type(exc).__name__)
+        raise GatewayError(502, f"the upstream endpoint failed ({type(exc).__name__})", "upstream_error") from None
 
 
 def gateway_router() -> APIRouter:
@@ -222,9 +225,10 @@ def gateway_router() -> APIRouter:
             gateway.key_id(request)
         except GatewayError as error:
             return error.response()
-        data = [{"id": LOCAL_MODEL, "object": "model", "created": 0, "owned_by": "mdslab"}]
-        if gateway.rag.llm_base_url:
-            data.append({"id": gateway.rag.llm_model, "object": "model", "created": 0, "owned_by": "upstream"})
+        data = [
+            {"id": model, "object": "model", "created": 0, "owned_by": "mdslab" if model == LOCAL_MODEL else "upstream"}
+            for model in gateway.served_models()
+        ]
         return JSONResponse({"object": "list", "data": data})
 
     @router.post(
@@ -232,7 +236,8 @@ def gateway_router() -> APIRouter:
         summary="OpenAI-compatible chat completions: local RAG (`mdslab-rag`) or the upstream endpoint",
         responses={
             401: {"description": "Missing or invalid API key."},
-            404: {"description": "Unknown model."},
+            404: {"description": "A model this gateway does not serve (GET /v1/models lists them)."},
+            413: {"description": "Body over MDSLAB_API__MAX_QUERY_BODY_BYTES."},
             422: {"description": "Invalid request: the field and the reason."},
             429: {"description": "This key's rate limit; Retry-After says when to try again."},
             502: {"description": "The upstream endpoint failed."},
@@ -253,10 +258,16 @@ def gateway_router() -> APIRouter:
                     headers={"Retry-After": str(math.ceil(wait))},
                 )  # fmt: skip
             if backend == "upstream":
-                if not gateway.rag.llm_base_url:
+                served = gateway.served_models()
+                if body.model not in served:
+                    upstream_hint = (
+                        ""
+                        if gateway.rag.llm_base_url
+                        else "; MDSLAB_RAG__LLM_BASE_URL and MDSLAB_RAG__LLM_MODEL "
+                        "forward one model to an OpenAI-compatible endpoint"
+                    )
                     raise GatewayError(
-                        404, f"model {body.model!r} is not served here: use {LOCAL_MODEL!r}, or set "
-                        "MDSLAB_RAG__LLM_BASE_URL to forward other models to an OpenAI-compatible endpoint",
+                        404, f"model {body.model[:60]!r} is not served here: models {', '.join(served)}{upstream_hint}",
                         "model_not_found",
                     )  # fmt: skip
                 response = await _upstream(gateway, body.model_dump(exclude_none=True))

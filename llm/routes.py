@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from prometheus_client import CollectorRegistry, Histogram
 from pydantic import BaseModel, Field, StringConstraints
 
+from mdslab.api_keys import TokenBucket, fingerprint, presented_key
 from mdslab.errors import ServiceUnavailableError
 from mdslab.llm.answer import Citation
 from mdslab.llm.chain import LazyChain, RagAnswer
@@ -74,6 +76,20 @@ def get_metrics(request: Request) -> RagMetrics:
     return metrics
 
 
+async def within_rate_limit(request: Request) -> None:
+    """Each key's budget of RAG queries (a question costs an embedding and a vector search; a client in
+    a loop would starve the others): 429 with Retry-After when it is spent."""
+    limiter: TokenBucket = request.app.state.rag_limiter
+    wait = limiter.take(fingerprint(presented_key(request.headers, bearer=False)))
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"rate limit of this API key reached ({limiter.per_minute}/min, burst {limiter.burst}); "
+            f"retry in {wait:.1f} s",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
+
+
 ChainDep = Annotated[LazyChain, Depends(get_chain)]
 RagMetricsDep = Annotated[RagMetrics, Depends(get_metrics)]
 
@@ -96,9 +112,14 @@ def rag_router() -> APIRouter:
         response_model=RagResponse,
         summary="Answer a question from the curated lake and the indexed documents, with citations",
         responses={
+            401: {"description": "No X-API-Key header."},
+            403: {"description": "The X-API-Key header does not hold a valid key."},
+            413: {"description": "Body over MDSLAB_API__MAX_QUERY_BODY_BYTES."},
             422: {"description": "Empty or oversized question, or an invalid filter: the field and the reason."},
+            429: {"description": "This key's rate limit; Retry-After says when to try again."},
             503: {"description": "The index is empty (run `mdslab rag index`) or PostgreSQL is unreachable."},
         },
+        dependencies=[Depends(within_rate_limit)],
     )
     def query(body: RagQuery, chain: ChainDep, metrics: RagMetricsDep) -> dict[str, Any]:
         answer = ask(chain, body.question, k=body.k, where=body.where())

@@ -129,6 +129,9 @@ def models_router() -> APIRouter:
         response_model=Prediction,
         summary=f"Fraud probability of up to {MAX_ROWS} transactions from their features",
         responses={
+            401: {"description": "No X-API-Key header."},
+            403: {"description": "The X-API-Key header does not hold a valid key."},
+            413: {"description": "Body over MDSLAB_API__MAX_QUERY_BODY_BYTES."},
             422: {"description": "Invalid features: each bad field with the reason."},
             503: {"description": "No champion model yet, or the registry is unreachable."},
         },

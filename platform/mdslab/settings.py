@@ -160,7 +160,14 @@ class ApiSettings(BaseModel):
         "into the state dir's secrets.env. Empty: every ingest request is refused.",
     )
     max_batch_events: int = Field(default=5000, ge=1, description="Most events one POST may carry.")
-    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Larger bodies on the ingest routes get 413."
+    )
+    max_query_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Larger bodies on the model, RAG and gateway routes get 413 (1,000 feature rows are ~0.5 MB).",
+    )
     delivery_timeout_s: float = Field(
         default=10.0,
         gt=0,
@@ -242,6 +249,8 @@ class RagSettings(BaseModel):
     )
     gateway_rate_per_minute: int = Field(default=60, ge=1, description="Gateway requests per key and minute.")
     gateway_burst: int = Field(default=10, ge=1, description="Requests one key may send at once before the limit.")
+    query_rate_per_minute: int = Field(default=60, ge=1, description="RAG queries (/v1/rag/query) per key and minute.")
+    query_burst: int = Field(default=10, ge=1, description="RAG queries one key may send at once before the limit.")
 
     @model_validator(mode="after")
     def _answerer_has_an_endpoint(self) -> RagSettings:

@@ -243,7 +243,9 @@ def test_langchain_openai_client_works_through_the_gateway(indexed: Indexed, cap
     assert streamed == content
     records = [json.loads(r.getMessage()) for r in caplog.records if r.name == "mdslab.gateway"]
     assert [r["status"] for r in records] == [200, 200, 401, 200, 429]
-    assert all(r["model"] == "mdslab-rag" and r["backend"] == "local" for r in records)
+    assert records[2]["event"] == "refused"  # by the request guard, before the body was read
+    served = [r for r in records if r["event"] == "chat_completion"]
+    assert len(served) == 4 and all(r["model"] == "mdslab-rag" and r["backend"] == "local" for r in served)
     assert key not in caplog.text
 
 
@@ -354,4 +356,7 @@ def test_the_gateway_forwards_other_models_upstream_with_its_own_key(indexed: In
     assert reply.content == "upstream big-model read: hello there"
     assert streamed == "upstream big-model read: stream please"
     assert [auth for auth, _ in seen] == ["Bearer up-key", "Bearer up-key"]  # the caller's key stays here
+    from mdslab.llm.gateway import ChatRequest
+
+    assert all(set(body) <= set(ChatRequest.model_fields) for _, body in seen)  # unknown fields are not forwarded
     assert [m["id"] for m in models["data"]] == ["mdslab-rag", "big-model"]

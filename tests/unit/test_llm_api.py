@@ -12,10 +12,10 @@ from langchain_core.documents import Document
 from pydantic import SecretStr
 
 from mdslab.api.app import create_app
+from mdslab.api_keys import TokenBucket
 from mdslab.errors import ServiceUnavailableError
 from mdslab.llm.answer import make_answerer
 from mdslab.llm.embeddings import MiniLmEmbeddings
-from mdslab.llm.gateway import TokenBucket
 from mdslab.settings import AnswererKind, InvalidSettingError, RagSettings, Settings, load_settings
 
 KEY, OTHER = "main-key", "team-key"

@@ -17,10 +17,10 @@ import httpx
 import orjson
 import pyarrow as pa
 
+from mdslab.api_keys import API_KEY_HEADER
 from mdslab.errors import ServiceUnavailableError
 from mdslab.eventbus import BrokerUnavailableError, EventPublisher
 from mdslab.workloads.ingestion.events import CLAIMS, TRANSACTIONS, EventType, Topics
-from mdslab.workloads.ingestion.routes import API_KEY_HEADER
 
 
 @dataclass

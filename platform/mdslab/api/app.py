@@ -21,6 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mdslab import __version__
+from mdslab.api.guard import RequestGuard
+from mdslab.api_keys import ApiKeys, TokenBucket
 from mdslab.eventbus import EventPublisher
 from mdslab.llm.chain import LazyChain
 from mdslab.llm.gateway import Gateway, GatewayMetrics, gateway_router
@@ -130,7 +132,14 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
     if publisher is not None:
         app.state.publisher = publisher
 
-    app.add_middleware(MeasureRequests, http=http)
+    app.state.api_keys = ApiKeys(settings.api, settings.rag)
+    app.add_middleware(
+        RequestGuard,
+        keys=app.state.api_keys,
+        ingest_body_bytes=settings.api.max_body_bytes,
+        query_body_bytes=settings.api.max_query_body_bytes,
+    )
+    app.add_middleware(MeasureRequests, http=http)  # outermost: refusals are measured too
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -170,8 +179,9 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
     app.include_router(models_router(), dependencies=[Depends(require_api_key)])
     app.state.rag_chain = LazyChain(settings)
     app.state.rag_metrics = RagMetrics(registry)
+    app.state.rag_limiter = TokenBucket(settings.rag.query_rate_per_minute, settings.rag.query_burst)
     app.include_router(rag_router(), dependencies=[Depends(require_api_key)])
-    app.state.gateway = Gateway(settings.api, settings.rag, app.state.rag_chain, GatewayMetrics(registry))
+    app.state.gateway = Gateway(app.state.api_keys, settings.rag, app.state.rag_chain, GatewayMetrics(registry))
     app.include_router(gateway_router())
 
     def openapi() -> dict[str, Any]:
