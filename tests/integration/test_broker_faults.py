@@ -177,3 +177,56 @@ def test_feeding_with_the_broker_down_stops_says_the_counts_and_lands_no_label_f
     assert not already_fed(lake, data)  # a re-run sends it again
     landed = lake.read_table("bronze.fraud_labels") if lake.exists("bronze.fraud_labels") else None
     assert landed is None or landed.num_rows == 0  # no label for a transaction that never arrived
+
+
+def test_a_wiped_broker_log_behind_bronze_stops_the_consumer_instead_of_skipping_new_messages(
+    services: Settings, broker: Broker
+) -> None:
+    """The broker's data lost (here: Tansu restarted on an empty bucket) while bronze holds offsets
+    0..19: the new log hands out offsets 0.. again, which the consumer used to take for messages already
+    in bronze and drop in silence."""
+    import orjson
+
+    from mdslab.workloads.bootstrap import ensure_resources
+    from mdslab.workloads.ingestion.consumer import OffsetsWentBackwardsError, StreamConsumer
+    from mdslab.workloads.ingestion.events import TRANSACTIONS, Topics
+    from mdslab.workloads.pipeline.runner import lakehouse
+    from tests.conftest import fresh_lake, valid_transaction
+
+    lab = fresh_lake(services, "wipe")
+    kafka = broker.settings.kafka.model_copy(update={"topic_prefix": "wipe."})
+    settings = lab.model_copy(update={"kafka": kafka})
+    ensure_resources(settings)
+    topic = Topics(kafka.topic_prefix).of(TRANSACTIONS)
+
+    def publish(count: int) -> list[str]:
+        events = [valid_transaction() for _ in range(count)]
+        publisher = EventPublisher(kafka)
+        try:  # one key: one partition, offsets 0.. in order
+            publisher.publish_blocking(topic, [(b"C0000001", orjson.dumps(e)) for e in events], TRANSACTIONS.headers)
+        finally:
+            publisher.close()
+        return [e["event_id"] for e in events]
+
+    lake = lakehouse(settings)
+    publish(20)
+    StreamConsumer(settings, lake).run(until_caught_up=True)
+    assert lake.row_count("bronze.transactions") == 20
+
+    broker.kill()
+    wiped = f"wiped-{uuid.uuid4().hex[:8]}"
+    objectstore.ensure_buckets(objectstore.s3_client(services.s3), [wiped])
+    broker.settings = broker.settings.model_copy(
+        update={"kafka": broker.settings.kafka.model_copy(update={"broker_bucket": wiped})}
+    )
+    broker.start()
+    ensure_resources(settings)  # the topics again, on the empty log
+    new = publish(5)
+
+    with pytest.raises(OffsetsWentBackwardsError) as raised:
+        StreamConsumer(settings, lake).run(until_caught_up=True, assignment_timeout_s=60)
+    message = str(raised.value)
+    assert f"{topic}[" in message and "already holds this partition up to offset 19" in message
+    assert "the topic was recreated or the broker's data wiped" in message
+    assert lake.row_count("bronze.transactions") == 20  # nothing written
+    assert not set(new) & set(lake.read_table("bronze.transactions", columns=["event_id"]).column(0).to_pylist())

@@ -50,6 +50,10 @@ class StreamError(MdslabError):
     """The consumer cannot go on (e.g. the broker rejected the subscription)."""
 
 
+class OffsetsWentBackwardsError(StreamError):
+    """A partition's log is behind what bronze recorded: new messages would be taken for written ones."""
+
+
 class StreamMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.messages = Counter(
@@ -234,12 +238,18 @@ class StreamConsumer:
                         if error.code() == KafkaError._PARTITION_EOF:
                             key = (message.topic(), message.partition())
                             if key in self._assigned:
+                                self._check_log_not_behind(key)
                                 self._ends[key] = message.offset() or 0
                         else:
                             log.warning("Kafka: %s", error.str())
                         continue
-                    if (message.topic(), message.partition()) not in self._assigned:
+                    key = (message.topic(), message.partition())
+                    if key not in self._assigned:
                         continue
+                    if (message.offset() or 0) < self._positions.get(key, 0):
+                        # we only ever fetch from the next offset bronze lacks: an earlier one means the
+                        # broker moved us back (out of range, reset to its earliest) over a new log
+                        raise self._went_backwards(key, message.offset() or 0)
                     self._pending.append(_copy(message))
                 if self._pending and batch_started is None:
                     batch_started = time.perf_counter()
@@ -363,6 +373,32 @@ class StreamConsumer:
         except KafkaException as exc:  # only monitoring depends on it
             log.info("could not commit group offsets (bronze holds the truth): %s", exc)
 
+    def _check_log_not_behind(self, key: tuple[str, int]) -> None:
+        """Stop when the partition's log ends before the offset bronze has written up to.
+
+        The topic was recreated or the broker's data wiped while bronze kept its offsets: the new
+        messages get offsets bronze already holds, and would be skipped as written (Tansu answers a fetch
+        past its log's end with nothing, so no error reveals it). The high watermark is the one the last
+        fetch response carried (a ListOffsets request is not reliable on Tansu)."""
+        if self._consumer is None:
+            return
+        try:
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+        except KafkaException:
+            return
+        if 0 <= high < self._positions.get(key, 0):
+            raise self._went_backwards(key, high)
+
+    def _went_backwards(self, key: tuple[str, int], broker_offset: int) -> OffsetsWentBackwardsError:
+        topic, partition = key
+        table = self.topics.event_type(topic).bronze_table
+        return OffsetsWentBackwardsError(
+            f"{topic}[{partition}]: the broker is at offset {broker_offset} but {table} already holds this "
+            f"partition up to offset {self._positions.get(key, 0) - 1}: the topic was recreated or the broker's "
+            "data wiped. Nothing was written; new messages would have been taken for ones already in bronze. "
+            "Start a new lake (or new topics: MDSLAB_KAFKA__TOPIC_PREFIX) for the new log"
+        )
+
     def _update_lag(self) -> None:
         now = time.monotonic()
         if self._consumer is None or now - self._last_lag_update < 1.0:
@@ -375,6 +411,8 @@ class StreamConsumer:
             except KafkaException:
                 continue
             position = self._positions.get((topic, partition), 0)
+            if 0 <= high < position:
+                raise self._went_backwards((topic, partition), high)
             self.metrics.lag.labels(topic, str(partition)).set(max(0, high - position))
 
 
