@@ -19,7 +19,10 @@
         kafka = 9092;
         kafkaController = 9093;
         s3 = 8333;
-        s3Console = 8334;
+        # SeaweedFS's own servers behind the S3 API (their gRPC ports are these + 10000)
+        seaweedMaster = 9333;
+        seaweedVolume = 8336;
+        seaweedFiler = 8337;
         postgres = 5432;
         prometheus = 9090;
         grafana = 3000;
@@ -31,7 +34,7 @@
       stateDir = "./.mdslab/services";
 
       # No secret lives in the flake or the Nix store. Where a module writes an option into a shell
-      # script inside double quotes (MinIO's start script does), a parameter expansion there is read from
+      # script (the S3 server's identity file is one), a parameter expansion there is read from
       # the environment when the service starts: the same MDSLAB_* variables the lab reads. Defaults are
       # the development placeholders of compose/.env.example.
       s3AccessKey = "\${MDSLAB_S3__ACCESS_KEY:-mdslab}";
@@ -52,7 +55,7 @@
           jdk = pkgs.jdk17_headless;
         in
         {
-          # `nix run .#services`: Kafka (KRaft), MinIO, PostgreSQL + pgvector, Prometheus and Grafana on
+          # `nix run .#services`: Kafka (KRaft), SeaweedFS (S3), PostgreSQL + pgvector, Prometheus and Grafana on
           # 127.0.0.1, each a native process from nixpkgs under process-compose.
           process-compose."services" = { config, ... }:
             let
@@ -107,37 +110,52 @@
               };
               settings.processes."kafka".depends_on."kafka-format".condition = "process_completed_successfully";
 
-              services.minio."minio" = {
-                enable = true;
-                host = "127.0.0.1";
-                port = ports.s3;
-                consoleAddress = "127.0.0.1:${toString ports.s3Console}";
-                accessKey = s3AccessKey;
-                secretKey = s3SecretKey;
-                dataDir = "${stateDir}/minio";
-              };
-              # In the `services` profile the lab expects its buckets to exist (the embedded profile
-              # creates them itself): make them through the S3 API once MinIO answers. The same list as
-              # Compose's minio-init (the broker bucket too, so both profiles show the same buckets), named
-              # by the lab's settings and overridable with the same variables.
-              settings.processes."minio-buckets" = {
-                namespace = config.services.minio."minio".namespace;
+              # S3: SeaweedFS, the server `mdslab up` runs (MinIO, used before, was archived upstream in
+              # February 2026 and later nixpkgs mark it insecure). nixpkgs' weed has no `mini` mode yet: a
+              # `weed server` with its S3 gateway, whose one identity is written from the lab's variables
+              # when it starts (0600, in the state dir; the Nix store holds no secret).
+              settings.processes."s3" = {
                 command = pkgs.writeShellApplication {
-                  name = "minio-buckets";
-                  runtimeInputs = [ pkgs.minio-client pkgs.coreutils ];
+                  name = "s3";
+                  runtimeInputs = [ pkgs.seaweedfs pkgs.coreutils ];
                   text = ''
-                    config_dir=$(mktemp -d)
-                    trap 'rm -rf "$config_dir"' EXIT
-                    mc --config-dir "$config_dir" alias set lab "http://127.0.0.1:${toString ports.s3}" \
-                      "${s3AccessKey}" "${s3SecretKey}" >/dev/null
-                    mc --config-dir "$config_dir" mb --ignore-existing \
-                      "lab/''${MDSLAB_LAKE__RAW_BUCKET:-raw-data-bucket}" \
-                      "lab/''${MDSLAB_LAKE__CURATED_BUCKET:-curated-data-bucket}" \
-                      "lab/''${MDSLAB_ML__ARTIFACT_BUCKET:-mlflow-artifacts}" \
-                      "lab/''${MDSLAB_KAFKA__BROKER_BUCKET:-kafka-broker-data}"
+                    data="${stateDir}/seaweedfs"
+                    mkdir -p "$data"
+                    umask 077
+                    cat > "$data/s3.json" <<IDENTITIES
+                    {"identities": [{"name": "lab", "credentials": [{"accessKey": "${s3AccessKey}", "secretKey": "${s3SecretKey}"}], "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
+                    IDENTITIES
+                    exec weed server -dir="$data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -volume.max=1000 \
+                      -master.port=${toString ports.seaweedMaster} -volume.port=${toString ports.seaweedVolume} \
+                      -filer -filer.port=${toString ports.seaweedFiler} \
+                      -s3 -s3.port=${toString ports.s3} -s3.config="$data/s3.json"
                   '';
                 };
-                depends_on."minio".condition = "process_healthy";
+                readiness_probe = {
+                  http_get = { host = "127.0.0.1"; port = ports.s3; path = "/healthz"; };
+                  initial_delay_seconds = 2;
+                  period_seconds = 2;
+                };
+              };
+              # In the `services` profile the lab expects its buckets to exist (the embedded profile
+              # creates them itself): make them with SeaweedFS's shell once the S3 API answers. The same
+              # list as Compose's s3-buckets (the broker bucket too, so both profiles show the same
+              # buckets), named by the lab's settings and overridable with the same variables.
+              settings.processes."s3-buckets" = {
+                command = pkgs.writeShellApplication {
+                  name = "s3-buckets";
+                  runtimeInputs = [ pkgs.seaweedfs pkgs.coreutils ];
+                  text = ''
+                    for bucket in \
+                      "''${MDSLAB_LAKE__RAW_BUCKET:-raw-data-bucket}" \
+                      "''${MDSLAB_LAKE__CURATED_BUCKET:-curated-data-bucket}" \
+                      "''${MDSLAB_ML__ARTIFACT_BUCKET:-mlflow-artifacts}" \
+                      "''${MDSLAB_KAFKA__BROKER_BUCKET:-kafka-broker-data}"; do
+                      echo "s3.bucket.create -name $bucket" | weed shell -master=127.0.0.1:${toString ports.seaweedMaster}
+                    done
+                  '';
+                };
+                depends_on."s3".condition = "process_healthy";
               };
 
               services.postgres."postgres" = {
@@ -231,7 +249,7 @@
               postgresql
               apacheKafka
               kcat
-              minio-client
+              awscli2
               prometheus
               prometheus.cli
               grafana

@@ -97,7 +97,7 @@ NIX_PACKAGE_OF = {
     "psql": "postgresql",
     "kafka-topics.sh": "apacheKafka",
     "kcat": "kcat",
-    "mc": "minio-client",
+    "aws": "awscli2",
     "prometheus": "prometheus",
     "promtool": "prometheus.cli",  # nixpkgs' prometheus 3.x ships promtool in its `cli` output
     "grafana": "grafana",
@@ -127,7 +127,7 @@ HOST_PROVIDED = {
 DOCUMENTED_CLIS = {
     "psql",
     "kcat",
-    "mc",
+    "aws",
     "kafka-topics.sh",
     "prometheus",
     "promtool",
@@ -279,8 +279,9 @@ def test_services_listen_on_the_settings_defaults(flake: NixText) -> None:
     assert '"PLAINTEXT://127.0.0.1:${toString ports.kafka}"' in kafka
     assert '"advertised.listeners" = [ "PLAINTEXT://127.0.0.1:${toString ports.kafka}" ];' in kafka
 
-    minio = service_block(flake, "minio", "minio")
-    assert "port = ports.s3;" in minio and 'host = "127.0.0.1";' in minio
+    s3, _ = flake.block(r'settings\.processes\."s3" = \{')
+    assert "-s3.port=${toString ports.s3}" in s3 and "-ip.bind=127.0.0.1" in s3
+    assert "port = ports.s3; path = \"/healthz\";" in s3  # healthy once the S3 API answers
 
     pg = service_block(flake, "postgres", "postgres")
     assert "port = ports.postgres;" in pg and 'listen_addresses = "127.0.0.1";' in pg
@@ -300,8 +301,8 @@ def test_postgres_has_the_labs_role_databases_and_pgvector(flake: NixText) -> No
     assert set(re.findall(r'"([^"]+)"', databases.group(1))) == wanted
 
 
-def test_minio_gets_the_buckets_of_the_settings(flake: NixText) -> None:
-    raw, _ = flake.block(r'settings\.processes\."minio-buckets" = \{')
+def test_the_s3_server_gets_the_buckets_of_the_settings(flake: NixText) -> None:
+    raw, _ = flake.block(r'settings\.processes\."s3-buckets" = \{')
     lake, ml = LakeSettings(), MlSettings()
     for variable, bucket in [
         ("MDSLAB_LAKE__RAW_BUCKET", lake.raw_bucket),
@@ -309,4 +310,5 @@ def test_minio_gets_the_buckets_of_the_settings(flake: NixText) -> None:
         ("MDSLAB_ML__ARTIFACT_BUCKET", ml.artifact_bucket),
         ("MDSLAB_KAFKA__BROKER_BUCKET", KafkaSettings().broker_bucket),
     ]:
-        assert f"\"lab/''${{{variable}:-{bucket}}}\"" in raw, variable
+        assert f"\"''${{{variable}:-{bucket}}}\"" in raw, variable
+    assert 'depends_on."s3".condition = "process_healthy";' in raw
