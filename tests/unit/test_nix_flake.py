@@ -281,7 +281,7 @@ def test_services_listen_on_the_settings_defaults(flake: NixText) -> None:
 
     s3, _ = flake.block(r'settings\.processes\."s3" = \{')
     assert "-s3.port=${toString ports.s3}" in s3 and "-ip.bind=127.0.0.1" in s3
-    assert "port = ports.s3; path = \"/healthz\";" in s3  # healthy once the S3 API answers
+    assert 'port = ports.s3; path = "/healthz";' in s3  # healthy once the S3 API answers
 
     pg = service_block(flake, "postgres", "postgres")
     assert "port = ports.postgres;" in pg and 'listen_addresses = "127.0.0.1";' in pg
