@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from mdslab.api_keys import ApiKeys, TokenBucket, fingerprint, presented_key
+from mdslab.api_keys import ApiKeys, TokenBucket, fingerprint, presented_key, refusal
 from mdslab.llm.chain import LazyChain
 from mdslab.llm.routes import MAX_QUESTION_CHARS, ask
 from mdslab.settings import RagSettings
@@ -68,13 +68,10 @@ class Gateway:
     def key_id(self, request: Request) -> str:
         """The caller's key, checked (the request guard did so before the body was read; this is for an
         app assembled without it), as a short fingerprint: keys never reach logs."""
+        refused = refusal(self.keys, request.headers, gateway=True)
+        if refused is not None:
+            raise GatewayError(refused.status_code, refused.message, refused.code)
         key = presented_key(request.headers, bearer=True)
-        if not key:
-            raise GatewayError(
-                401, "missing API key: send `Authorization: Bearer <key>` (see `mdslab config`)", "missing_api_key"
-            )
-        if not self.keys.accepts(key, gateway=True):
-            raise GatewayError(401, "the API key is not valid for this gateway", "invalid_api_key")
         return fingerprint(key)
 
     def served_models(self) -> list[str]:

@@ -12,10 +12,12 @@ import hmac
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from mdslab.settings import ApiSettings, RagSettings
 
 API_KEY_HEADER = "X-API-Key"
+KEY_HINT = "`mdslab config --get MDSLAB_API__API_KEY` prints it"
 
 
 class ApiKeys:
@@ -35,6 +37,34 @@ class ApiKeys:
         for candidate in self._gateway if gateway else self._main:
             matched |= hmac.compare_digest(given, candidate)
         return matched
+
+
+@dataclass(frozen=True)
+class KeyRefusal:
+    """Why a request's key was refused: the HTTP status, a message and an OpenAI-style error code."""
+
+    status_code: int
+    message: str
+    code: str
+
+
+def refusal(keys: ApiKeys, headers: Mapping[str, str], *, gateway: bool) -> KeyRefusal | None:
+    """The one key check every route shares (the request guard, the ingest routes' dependency, the
+    gateway): None when the request's key is accepted. The gateway takes Bearer keys and answers 401
+    for a wrong key, as OpenAI does; the other routes answer 403."""
+    key = presented_key(headers, bearer=gateway)
+    if gateway:
+        if not key:
+            return KeyRefusal(401, "missing API key: send `Authorization: Bearer <key>` (see `mdslab config`)",
+                              "missing_api_key")  # fmt: skip
+        if not keys.accepts(key, gateway=True):
+            return KeyRefusal(401, "the API key is not valid for this gateway", "invalid_api_key")
+        return None
+    if not key:
+        return KeyRefusal(401, f"missing {API_KEY_HEADER} header: send the API key ({KEY_HINT})", "missing_api_key")
+    if not keys.accepts(key):
+        return KeyRefusal(403, f"the {API_KEY_HEADER} header does not hold a valid API key", "invalid_api_key")
+    return None
 
 
 def presented_key(headers: Mapping[str, str], *, bearer: bool) -> str:

@@ -17,7 +17,7 @@ from fastapi.security import APIKeyHeader
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from mdslab.api_keys import API_KEY_HEADER, ApiKeys
+from mdslab.api_keys import API_KEY_HEADER, refusal
 from mdslab.eventbus import BrokerUnavailableError, EventPublisher
 from mdslab.settings import ApiSettings
 from mdslab.workloads.contracts import Contract
@@ -69,11 +69,10 @@ async def require_api_key(request: Request, key: Annotated[str | None, Security(
     """The key check as the OpenAPI document shows it (/docs' Authorize button). The request guard
     (:mod:`mdslab.api.guard`) has already refused a missing or wrong key before any body was read; this
     repeats the check for an app assembled without it."""
-    keys: ApiKeys = request.app.state.api_keys
-    if not key:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"missing {API_KEY_HEADER} header")
-    if not keys.accepts(key):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"the {API_KEY_HEADER} header does not hold a valid API key")
+    del key  # declared for the OpenAPI document; the check reads the headers itself
+    refused = refusal(request.app.state.api_keys, request.headers, gateway=False)
+    if refused is not None:
+        raise HTTPException(refused.status_code, refused.message)
 
 
 @cache

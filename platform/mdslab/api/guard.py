@@ -16,24 +16,25 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mdslab.api_keys import API_KEY_HEADER, ApiKeys, presented_key
+from mdslab import api_keys
+from mdslab.api_keys import ApiKeys
+from mdslab.llm.gateway import GatewayError
 
 # OpenAI-compatible routes: Bearer keys, the gateway's extra keys, errors in OpenAI's shape.
 GATEWAY_PATHS = frozenset({"/v1/chat/completions", "/v1/models"})
 # Routes that take batches of events: the larger body limit.
 INGEST_PATHS = frozenset({"/v1/transactions", "/v1/claims"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-KEY_HINT = "`mdslab config --get MDSLAB_API__API_KEY` prints it"
 
 
 GATEWAY_LOG = logging.getLogger("mdslab.gateway")
 
 
-def _gateway_error(status_code: int, message: str, code: str) -> JSONResponse:
-    kind = "invalid_request_error" if status_code < 500 else "api_error"
-    return JSONResponse(
-        {"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status_code
-    )
+def _response(status_code: int, message: str, code: str, gateway: bool) -> JSONResponse:
+    """A refusal in the shape the route's clients read: OpenAI's error object on the gateway."""
+    if gateway:
+        return GatewayError(status_code, message, code).response()
+    return JSONResponse({"detail": message}, status_code=status_code)
 
 
 class RequestGuard:
@@ -52,17 +53,14 @@ class RequestGuard:
             return
         headers = Headers(scope=scope)
         gateway = path in GATEWAY_PATHS
-        refusal = self._key_refusal(headers, gateway=gateway)
+        refused = api_keys.refusal(self.keys, headers, gateway=gateway)
+        refusal = None if refused is None else _response(refused.status_code, refused.message, refused.code, gateway)
         if refusal is None and scope["method"] in BODY_METHODS:
             limit = self.ingest_body_bytes if path in INGEST_PATHS else self.query_body_bytes
             declared = headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
                 message = f"body of {declared} bytes exceeds the limit of {limit} bytes for {path}"
-                refusal = (
-                    _gateway_error(413, message, "request_too_large")
-                    if gateway
-                    else JSONResponse({"detail": message}, status_code=413)
-                )
+                refusal = _response(413, message, "request_too_large", gateway)
             else:
                 receive = _counted(receive, limit, path)
         if refusal is not None:
@@ -72,28 +70,6 @@ class RequestGuard:
             await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-    def _key_refusal(self, headers: Headers, *, gateway: bool) -> JSONResponse | None:
-        key = presented_key(headers, bearer=gateway)
-        if gateway:
-            if not key:
-                return _gateway_error(
-                    401, "missing API key: send `Authorization: Bearer <key>` (see `mdslab config`)", "missing_api_key"
-                )
-            if not self.keys.accepts(key, gateway=True):
-                return _gateway_error(401, "the API key is not valid for this gateway", "invalid_api_key")
-            return None
-        if not key:
-            return JSONResponse(
-                {"detail": f"missing {API_KEY_HEADER} header: send the API key ({KEY_HINT})"},
-                status_code=status.HTTP_401_UNAUTHORIZED,
-            )
-        if not self.keys.accepts(key):
-            return JSONResponse(
-                {"detail": f"the {API_KEY_HEADER} header does not hold a valid API key"},
-                status_code=status.HTTP_403_FORBIDDEN,
-            )
-        return None
 
 
 def _counted(receive: Receive, limit: int, path: str) -> Receive:
