@@ -65,7 +65,7 @@ def index(
 def rag_status() -> None:
     """The index's version, size and what it holds by source, and the tables it is behind on."""
     from mdslab.llm.chain import open_store
-    from mdslab.llm.freshness import stale_sources
+    from mdslab.llm.freshness import indexed_table_versions, stale_sources
     from mdslab.workloads.pipeline.runner import lakehouse
 
     current = settings()
@@ -87,11 +87,7 @@ def rag_status() -> None:
         f"UTC embedded {version.embedded:,}, relabelled {version.relabelled:,}, removed {version.removed:,}.",
         highlight=False,
     )
-    indexed: dict[str, int] = {}
-    for _kind, source, _count, table_version in rows:
-        if table_version is not None:
-            indexed[str(source)] = max(indexed.get(str(source), table_version), table_version)
-    for stale in stale_sources(indexed, lakehouse(current)):
+    for stale in stale_sources(indexed_table_versions(current) or {}, lakehouse(current)):
         console.print(f"[yellow]stale[/] {stale.line()}", highlight=False)
 
 
