@@ -163,6 +163,9 @@ def postgres_program(settings: Settings, layout: EmbeddedLayout, user: str | Non
     if user:
         account = pwd.getpwnam(user)
         os.chown(socket_dir, account.pw_uid, account.pw_gid)
+        # on every start, not only at initdb: the binaries live in the venv, which a new clone or a
+        # reinstall moves (a clone in a 0700 folder left PostgreSQL failing to exec: EACCES)
+        _grant_traverse(postgres_bin_dir())
     command = [
         str(postgres_bin_dir() / "postgres"),
         "-D",
