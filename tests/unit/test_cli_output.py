@@ -131,3 +131,20 @@ def test_help_is_wrapped_by_the_terminal_not_the_source(path: tuple[str, ...], c
     paragraphs = [p for p in help_text.split("\n\n") if p.strip()]
     # the usage line, then one line per paragraph
     assert len(lines) == 1 + len(paragraphs), f"{' '.join(path)}:\n{description}"
+
+
+def test_an_error_message_with_brackets_is_printed_as_text_not_markup() -> None:
+    """Seen in a fresh clone: `error: ... see [/root/.local/state/mdslab/logs/postgres.log]` became a
+    rich MarkupError traceback instead of the one line."""
+    from mdslab.errors import MdslabError
+
+    @context.one_line_errors
+    def failing() -> None:
+        raise MdslabError("PostgreSQL did not start [/root/.local/state/mdslab/logs/postgres.log]")
+
+    broken = typer.Typer()
+    broken.command()(failing)
+    result = CliRunner().invoke(broken, [], env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert "[/root/.local/state/mdslab/logs/postgres.log]" in result.output
+    assert "Traceback" not in result.output
