@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from mdslab import database
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
 from mdslab.workloads.freshness import visible_waits
 from mdslab.workloads.pipeline import runlog
-from mdslab.workloads.pipeline.framework import PipelineContext, SparkProvider, StepResult, run_step
+from mdslab.workloads.pipeline.framework import PipelineContext, SparkProvider, Step, StepResult, run_step
 from mdslab.workloads.pipeline.steps import STEPS, select_steps
 from mdslab.workloads.quality import QualityReport, audit
 from mdslab.workloads.tables import build_registry
@@ -53,6 +55,20 @@ def lakehouse(settings: Settings) -> Lakehouse:
     return Lakehouse.from_settings(settings, build_registry())
 
 
+def lake_writer(settings: Settings, what: str = "mdslab pipeline run") -> AbstractContextManager[None]:
+    """Hold the lake for one writer: steps and the gate, or refuse at once with one line naming who holds it.
+
+    Two runs at once would both read the same increment and both append it (seen: every new event
+    twice in silver); Delta's optimistic commits do not see that conflict, since appends never do."""
+    lake = settings.lake
+    return database.exclusive(
+        settings.postgres,
+        f"mdslab-lake:{settings.s3.endpoint_url}/{lake.raw_bucket}+{lake.curated_bucket}",
+        holder=what,
+        busy="another pipeline run is writing this lake",
+    )
+
+
 def _unpublished(lake: Lakehouse, tables: list[str]) -> list[str]:
     """Gold tables whose latest build is not the version readers see."""
     published = lake.publications()
@@ -74,12 +90,25 @@ def run_pipeline(
     With ``publish`` the gold tables of the selected steps are then audited and, when every check
     passed, published with the silver they were built from; a failed gate is reported (``gate``), not
     raised, so the caller shows the steps and the reason. Orchestrators pass ``publish=False`` and run
-    the gate as a task of its own."""
+    the gate as a task of its own. One run at a time per lake (:func:`lake_writer`)."""
+    selected = select_steps(steps)  # a typo is refused before anything connects
+    with lake_writer(settings):
+        return _run(settings, selected, force, spark, on_step, publish, max_quarantine_share)
+
+
+def _run(
+    settings: Settings,
+    selected: list[Step],
+    force: bool,
+    spark: SparkProvider | None,
+    on_step: Progress,
+    publish: bool,
+    max_quarantine_share: float,
+) -> PipelineReport:
     started = time.perf_counter()
     provider = spark or SparkProvider(settings)
     ctx = PipelineContext(settings, lakehouse(settings), provider)
     waited_before = provider.waited_s
-    selected = select_steps(steps)
     results = []
     try:
         for index, step in enumerate(selected):

@@ -175,14 +175,15 @@ def check(
     keys, reconciled with silver, share of rejected events within bounds (duplicates apart). When all
     passed it publishes them, with the silver they were built from, to readers. Exits 1 naming every
     failed check, and then publishes nothing."""
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.pipeline.runner import lake_writer, lakehouse
     from mdslab.workloads.quality import audit, enforce
 
     current = settings()
     lake = lakehouse(current)
-    report = audit(
-        lake, current.postgres, run_id="pipeline-check", max_quarantine_share=max_quarantine_share, publish=publish
-    )
+    with lake_writer(current, "mdslab pipeline check"):  # it publishes: not while a run writes
+        report = audit(
+            lake, current.postgres, run_id="pipeline-check", max_quarantine_share=max_quarantine_share, publish=publish
+        )
     if as_json:
         typer.echo(json.dumps([vars(c) for c in report.checks], indent=2))
     else:
