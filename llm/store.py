@@ -24,7 +24,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
-from mdslab.database import connect
+from mdslab.database import DatabaseUnavailableError, connect
 from mdslab.errors import MdslabError, ServiceUnavailableError
 from mdslab.llm.chunking import Chunk, content_hash
 from mdslab.llm.embeddings import DIMENSIONS
@@ -162,18 +162,36 @@ class PgVectorStore:
         conn.execute("SET hnsw.iterative_scan = relaxed_order")
         return conn
 
+    def _checked_out(self) -> psycopg.Connection:
+        """A pooled connection that still answers, else a new one: after PostgreSQL restarted every
+        pooled connection is dead, and the first request to meet one failed (seen: a 500)."""
+        while True:
+            try:
+                conn = self._pool.get_nowait()
+            except queue.Empty:
+                return self._open()
+            try:
+                conn.execute("SELECT 1")
+                return conn
+            except psycopg.Error:
+                conn.close()
+
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
-        try:
-            conn = self._pool.get_nowait()
-        except queue.Empty:
-            conn = self._open()
+        conn = self._checked_out()
         broken = False
         try:
             yield conn
-        except psycopg.OperationalError:
+        except psycopg.OperationalError as exc:
             broken = True
-            raise
+            self.close()  # the others went with the server, most likely
+            if isinstance(exc, DatabaseUnavailableError):
+                raise
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise DatabaseUnavailableError(
+                f"PostgreSQL at {self.pg.host}:{self.pg.port} (the vector index) lost the connection ({reason}): "
+                "retry; `mdslab status` shows whether it is up (`mdslab up` starts it)"
+            ) from exc
         finally:
             if broken or conn.closed:
                 conn.close()

@@ -6,7 +6,7 @@ import hashlib
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import psycopg
 from psycopg import sql
@@ -90,7 +90,7 @@ def exclusive(pg: PostgresSettings, name: str, *, holder: str, busy: str) -> Ite
         try:
             yield
         finally:
-            if not conn.closed:
+            with suppress(psycopg.Error):  # the connection gone (PostgreSQL restarted) took the lock with it
                 conn.execute("SELECT pg_advisory_unlock(%s, %s)", (first, second))
 
 
