@@ -9,7 +9,7 @@ VENV := $(CURDIR)/.venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup demo test test-fast test-all system-deps lint format bench up down status clean help
+.PHONY: setup demo test test-fast test-random test-all system-deps lint format bench up down status clean help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,16 +28,19 @@ demo: setup  ## Start the embedded services and run the main job (simulate -> br
 	$(VENV)/bin/mdslab demo $(ARGS)
 
 test: lint system-deps  ## Lint, then run the test suite (real services, Spark on Ray, Prometheus; slow suites excluded)
+	UV=$(UV) $(VENV)/bin/python -m pytest -p no:randomly -m "not slow" $(ARGS)
+
+test-random: setup system-deps  ## The suite in a random order (seed printed; repeat one: ARGS=--randomly-seed=N)
 	UV=$(UV) $(VENV)/bin/python -m pytest -m "not slow" $(ARGS)
 
 system-deps:  ## Prometheus and nix-instantiate for the tests (apt-get when missing and root; or `nix develop`)
 	tools/system-deps.sh
 
-test-fast: setup  ## The edit-test loop: unit tests only, no services, no Spark (about a minute)
+test-fast: setup  ## The edit-test loop: unit tests only, no services, no Spark, in a random order (about a minute)
 	$(VENV)/bin/python -m pytest tests/unit -q $(ARGS)
 
 test-all: setup system-deps  ## Run every test, slow ones included
-	UV=$(UV) $(VENV)/bin/python -m pytest $(ARGS)
+	UV=$(UV) $(VENV)/bin/python -m pytest -p no:randomly $(ARGS)
 
 lint: setup  ## ruff, formatting and mypy
 	$(VENV)/bin/ruff check .
