@@ -42,6 +42,8 @@ QUARANTINE_ORDER = ("payload", "source", "ingested_at", "kafka_offset")
 class Lab:
     settings: Settings
     lake: Lakehouse
+    first: SimulatedData | None = None  # the module lab's first batch
+    first_build: PipelineReport | None = None
 
 
 def _land(lab: Lab, data: SimulatedData, batch: str, *, part: tuple[float, float] | None = None) -> None:
@@ -91,18 +93,23 @@ def _modes(report: PipelineReport) -> dict[str, str | None]:
 
 
 @pytest.fixture(scope="module")
-def lab(services: Settings) -> Lab:
+def lab(services: Settings, spark_provider: Any) -> Lab:
+    """A lake with a first batch built: each test adds its own batches, in whatever order they run."""
     settings = fresh_lake(services, "inc")
-    return Lab(settings, lakehouse(settings))
+    lab = Lab(settings, lakehouse(settings))
+    pg = settings.postgres
+    first = simulate(next_run(pg, transactions=4_000, seed=21).config)
+    reference.upsert(pg, {"customers": first.customers, "merchants": first.merchants, "policies": first.policies})
+    _land(lab, first, batch_id_for(first.config))
+    lab.first, lab.first_build = first, run_pipeline(settings, spark=spark_provider)
+    return lab
 
 
 def test_increments_equal_a_full_refresh(lab: Lab, spark_provider: Any) -> None:
     pg = lab.settings.postgres
-    first = simulate(next_run(pg, transactions=4_000, seed=21).config)
-    reference.upsert(pg, {"customers": first.customers, "merchants": first.merchants, "policies": first.policies})
-    _land(lab, first, batch_id_for(first.config))
-    built = run_pipeline(lab.settings, spark=spark_provider)
-    assert set(_modes(built).values()) == {"full"}, "the first build is a full one"
+    first = lab.first
+    assert first is not None and lab.first_build is not None
+    assert set(_modes(lab.first_build).values()) == {"full"}, "the first build is a full one"
 
     # a continuation, its later half first: the second batch then holds events *earlier* than the first
     later = simulate(next_run(pg, transactions=3_000, seed=22).config)
@@ -210,14 +217,7 @@ def test_a_pipeline_killed_between_two_outputs_of_an_increment_heals(services: S
 def test_watch_builds_what_arrives_and_stops_on_sigterm(lab: Lab, spark_provider: Any) -> None:
     """`pipeline run --watch` on a built lab: a new batch is picked up incrementally (no Spark session)
     and published; SIGTERM ends it cleanly."""
-    if not lab.lake.exists("bronze.transactions"):  # run alone: the tests above built the lab
-        first = simulate(next_run(lab.settings.postgres, transactions=3_000, seed=40).config)
-        reference.upsert(
-            lab.settings.postgres,
-            {"customers": first.customers, "merchants": first.merchants, "policies": first.policies},
-        )
-        _land(lab, first, batch_id_for(first.config))
-    run_pipeline(lab.settings, spark=spark_provider)
+    run_pipeline(lab.settings, spark=spark_provider)  # whatever an earlier test left unbuilt
     env = {**os.environ, **lab.settings.environment(), "COLUMNS": "400"}
     watch = subprocess.Popen(
         [str(Path(sys.executable).parent / "mdslab"), "pipeline", "run", "--watch", "--interval", "1"],

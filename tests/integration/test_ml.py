@@ -52,6 +52,19 @@ def trained(services: Settings, spark_provider: Any) -> Trained:
     return Trained(settings, lake, client, data, train(settings, client, data))
 
 
+def _latest_version(trained: Trained) -> int:
+    name = trained.first.registered_model
+    return max(int(v.version) for v in trained.client.search_model_versions(f"name='{name}'"))
+
+
+def _copy_of_first(trained: Trained) -> int:
+    """A new version of the registered model holding the first run's model: a candidate of known quality
+    made without training (and whatever versions earlier tests of the module added)."""
+    first = trained.client.get_model_version(trained.first.registered_model, str(trained.first.version))
+    copy = trained.client.create_model_version(first.name, first.source, run_id=first.run_id)
+    return int(copy.version)
+
+
 def test_training_frame_is_labelled_and_split_by_time(trained: Trained) -> None:
     frame = trained.data.frame
     assert trained.data.table_version == trained.lake.version("gold.fraud_features")
@@ -88,8 +101,9 @@ def test_the_first_model_is_champion_and_an_equal_one_does_not_take_over(trained
     name = trained.first.registered_model
     assert trained.first.promotion.promoted
     assert champion_version(trained.client, name) == trained.first.version
+    latest = _latest_version(trained)
     again = train(trained.settings, trained.client, trained.data)  # same data and seed: same quality
-    assert again.version == trained.first.version + 1
+    assert again.version == latest + 1
     assert not again.promotion.promoted
     assert "does not beat" in again.promotion.message
     assert champion_version(trained.client, name) == trained.first.version
@@ -101,23 +115,33 @@ def test_a_better_model_takes_the_alias(trained: Trained) -> None:
     assert champion is not None
     _, valid = trained.data.split()
     labels = valid[FRAUD.label]
-    decision = promote_if_better(
-        trained.client, name, trained.first.version + 1, 1.0, valid[FRAUD.features], labels, lambda y, s: 0.0
-    )
-    assert decision.promoted and decision.champion_version == champion
-    assert int(trained.client.get_model_version_by_alias(name, CHAMPION).version) == trained.first.version + 1
-    trained.client.set_registered_model_alias(name, CHAMPION, str(champion))  # restore for later tests
+    candidate = _copy_of_first(trained)
+    try:
+        decision = promote_if_better(
+            trained.client, name, candidate, 1.0, valid[FRAUD.features], labels, lambda y, s: 0.0
+        )
+        assert decision.promoted and decision.champion_version == champion
+        assert int(trained.client.get_model_version_by_alias(name, CHAMPION).version) == candidate
+    finally:
+        trained.client.set_registered_model_alias(name, CHAMPION, str(champion))  # restore for the other tests
 
 
 def test_scoring_writes_every_row_once_per_input_and_champion(trained: Trained) -> None:
     from mdslab.ml.score import score
 
-    first = score(trained.settings, trained.lake, trained.client)
-    assert not first.skipped
-    assert first.rows == trained.lake.row_count("gold.fraud_features")
-    assert first.model_version == champion_version(trained.client, trained.first.registered_model)
-    again = score(trained.settings, trained.lake, trained.client)
-    assert again.skipped and again.version == first.version
+    name = trained.first.registered_model
+    champion = champion_version(trained.client, name)
+    candidate = _copy_of_first(trained)  # a champion no earlier test scored with (the deep dive scores too)
+    trained.client.set_registered_model_alias(name, CHAMPION, str(candidate))
+    try:
+        first = score(trained.settings, trained.lake, trained.client)
+        assert not first.skipped
+        assert first.rows == trained.lake.row_count("gold.fraud_features")
+        assert first.model_version == candidate
+        again = score(trained.settings, trained.lake, trained.client)
+        assert again.skipped and again.version == first.version
+    finally:
+        trained.client.set_registered_model_alias(name, CHAMPION, str(champion))
     scores = trained.lake.read_table("gold.fraud_scores").to_pandas()
     assert scores["event_id"].is_unique and scores["fraud_score"].between(0, 1).all()
     labelled = scores.merge(trained.data.frame[["event_id", "label_is_fraud"]], on="event_id")
