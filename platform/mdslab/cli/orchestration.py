@@ -7,8 +7,11 @@ import inspect
 import json
 import signal
 import subprocess
+import sys
 import time
+from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -126,8 +129,12 @@ def airflow_test(
     conf: Annotated[str | None, typer.Option(help="Run parameters as JSON, e.g. '{\"simulate_rows\": 5000}'.")] = None,
 ) -> None:
     """Run one DAG run in this process with `airflow dags test` (no scheduler needed), then show each
-    task's state. Exits 1 when the run failed."""
-    from mdslab.orchestration.airflow import airflow_command, latest_run, prepare
+    task's state. Exits 1 when the run failed.
+
+    The console gets what each task did, warnings, errors with their tracebacks and skip reasons;
+    Airflow's whole output goes to a log file named at the end (all of it on the console with
+    MDSLAB_LOG_LEVEL=DEBUG)."""
+    from mdslab.orchestration.airflow import airflow_command, airflow_home, latest_run, prepare
 
     current = settings()
     if conf is not None:
@@ -138,18 +145,40 @@ def airflow_test(
     with console.status("migrating Airflow's metadata database"):
         environment = prepare(current)
     args = ["dags", "test", dag.value, *(["-c", conf] if conf else [])]
-    subprocess.run(airflow_command(args), env=environment, check=False)
+    log_path = airflow_home(current) / "logs" / f"test-{dag.value}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
+    _run_quietly(airflow_command(args), environment, log_path, everything=current.log_level.upper() == "DEBUG")
     run = latest_run(current, dag.value)
     if run is None:
-        raise MdslabError(f"no run of {dag.value} was recorded: see Airflow's output above")
+        raise MdslabError(f"no run of {dag.value} was recorded: see {log_path}")
     table = Table("task", "state", "seconds", title=f"{dag.value} {run.run_id}: {run.state}", title_justify="left")
     for item in run.tasks:
         colour = {"success": "green", "failed": "red", "upstream_failed": "red", "skipped": "yellow"}.get(item.state)
         state = f"[{colour}]{item.state}[/]" if colour else item.state
         table.add_row(item.task_id, state, f"{item.seconds:.1f}" if item.seconds is not None else "")
     console.print(table)
+    console.print(f"Airflow's whole output: {log_path}", style="dim", highlight=False, soft_wrap=True)
     if run.state != "success":
-        raise MdslabError(f"{dag.value} run {run.run_id} {run.state}: the failed task's log is above")
+        raise MdslabError(f"{dag.value} run {run.run_id} {run.state}: the failed task's error is above")
+
+
+def _run_quietly(command: list[str], environment: dict[str, str], log_path: Path, *, everything: bool) -> None:
+    """Run ``command``, every line of its output into ``log_path`` and the lines a person needs (all of
+    them with ``everything``) onto the console as they come."""
+    from mdslab.orchestration.airflow_output import ConsoleFilter
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    shown = ConsoleFilter()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            log.write(line)
+            if everything or shown.shows(line):
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        process.wait()
 
 
 @airflow_app.command(
