@@ -134,7 +134,7 @@ def airflow_test(
     The console gets what each task did, warnings, errors with their tracebacks and skip reasons;
     Airflow's whole output goes to a log file named at the end (all of it on the console with
     MDSLAB_LOG_LEVEL=DEBUG)."""
-    from mdslab.orchestration.airflow import airflow_command, airflow_home, latest_run, prepare
+    from mdslab.orchestration.airflow import airflow_home, latest_run, prepare
 
     current = settings()
     if conf is not None:
@@ -146,7 +146,7 @@ def airflow_test(
         environment = prepare(current)
     args = ["dags", "test", dag.value, *(["-c", conf] if conf else [])]
     log_path = airflow_home(current) / "logs" / f"test-{dag.value}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
-    _run_quietly(airflow_command(args), environment, log_path, everything=current.log_level.upper() == "DEBUG")
+    _airflow_quietly(args, environment, log_path, everything=current.log_level.upper() == "DEBUG")
     run = latest_run(current, dag.value)
     if run is None:
         raise MdslabError(f"no run of {dag.value} was recorded: see {log_path}")
@@ -161,16 +161,22 @@ def airflow_test(
         raise MdslabError(f"{dag.value} run {run.run_id} {run.state}: the failed task's error is above")
 
 
-def _run_quietly(command: list[str], environment: dict[str, str], log_path: Path, *, everything: bool) -> None:
-    """Run ``command``, every line of its output into ``log_path`` and the lines a person needs (all of
-    them with ``everything``) onto the console as they come."""
+def _airflow_quietly(args: list[str], environment: dict[str, str], log_path: Path, *, everything: bool) -> None:
+    """Run `airflow <args>`, every line of its output into ``log_path`` and the lines a person needs (all
+    of them with ``everything``) onto the console as they come."""
+    from mdslab.orchestration.airflow import airflow_command
     from mdslab.orchestration.airflow_output import ConsoleFilter
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     shown = ConsoleFilter()
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+            airflow_command(args),
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
         )
         assert process.stdout is not None
         for line in process.stdout:
