@@ -69,6 +69,21 @@ def lake_writer(settings: Settings, what: str = "mdslab pipeline run") -> Abstra
     )
 
 
+def audit_lake(
+    settings: Settings, *, run_id: str, what: str, max_quarantine_share: float, publish: bool = True
+) -> QualityReport:
+    """The quality gate on its own (not after a run's steps), under the lake's one-writer lock: it
+    publishes, which must not happen while a run is writing."""
+    with lake_writer(settings, what):
+        return audit(
+            lakehouse(settings),
+            settings.postgres,
+            run_id=run_id,
+            max_quarantine_share=max_quarantine_share,
+            publish=publish,
+        )
+
+
 def _unpublished(lake: Lakehouse, tables: list[str]) -> list[str]:
     """Gold tables whose latest build is not the version readers see."""
     published = lake.publications()

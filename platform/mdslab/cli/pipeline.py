@@ -175,15 +175,16 @@ def check(
     keys, reconciled with silver, share of rejected events within bounds (duplicates apart). When all
     passed it publishes them, with the silver they were built from, to readers. Exits 1 naming every
     failed check, and then publishes nothing."""
-    from mdslab.workloads.pipeline.runner import lake_writer, lakehouse
-    from mdslab.workloads.quality import audit, enforce
+    from mdslab.workloads.pipeline.runner import audit_lake
+    from mdslab.workloads.quality import enforce
 
-    current = settings()
-    lake = lakehouse(current)
-    with lake_writer(current, "mdslab pipeline check"):  # it publishes: not while a run writes
-        report = audit(
-            lake, current.postgres, run_id="pipeline-check", max_quarantine_share=max_quarantine_share, publish=publish
-        )
+    report = audit_lake(
+        settings(),
+        run_id="pipeline-check",
+        what="mdslab pipeline check",
+        max_quarantine_share=max_quarantine_share,
+        publish=publish,
+    )
     if as_json:
         typer.echo(json.dumps([vars(c) for c in report.checks], indent=2))
     else:

@@ -131,12 +131,12 @@ def build_layer(settings: Settings, layer: str, *, force: bool = False) -> Summa
 def quality_gate(settings: Settings, *, max_quarantine_share: float) -> Summary:
     """Audit the latest silver and gold builds and publish them; raises QualityGateError naming every
     failed check, and then nothing is published (consumers keep reading the previous versions)."""
-    from mdslab.workloads.pipeline.runner import lake_writer, lakehouse
-    from mdslab.workloads.quality import audit, enforce
+    from mdslab.workloads.pipeline.runner import audit_lake
+    from mdslab.workloads.quality import enforce
 
-    lake = lakehouse(settings)
-    with lake_writer(settings, "quality gate task"):
-        report = enforce(audit(lake, settings.postgres, run_id="gate-task", max_quarantine_share=max_quarantine_share))
+    report = enforce(
+        audit_lake(settings, run_id="gate-task", what="quality gate task", max_quarantine_share=max_quarantine_share)
+    )
     published = ", ".join(f"{name} v{version}" for name, version in sorted(report.audited.items()))
     summary = {"checks": len(report.checks), "published": report.audited}
     return _said(summary, f"{report.reason()}; published {published}")
