@@ -38,7 +38,7 @@ from mdslab.workloads.batch_drop import batch_id_for, drop_batch
 from mdslab.workloads.pipeline.dialect import DUCKDB
 from mdslab.workloads.pipeline.engines import run_duckdb
 from mdslab.workloads.pipeline.framework import PipelineContext, SparkProvider, StepResult, run_step
-from mdslab.workloads.pipeline.reference_step import REFERENCE_STEP
+from mdslab.workloads.pipeline.reference_step import REFERENCE_STEPS
 from mdslab.workloads.pipeline.runner import lakehouse
 from mdslab.workloads.pipeline.steps import PLANS, STEPS
 from mdslab.workloads.simulator import SimulationConfig, simulate
@@ -106,7 +106,8 @@ def land(size: SizeLake) -> None:
         del data
         gc.collect()
     ctx = PipelineContext(size.spark, lake, SparkProvider(size.spark))
-    run_step(ctx, REFERENCE_STEP)
+    for step in REFERENCE_STEPS:
+        run_step(ctx, step)
     bronze = {table for step in SQL_STEPS for table in step.inputs if table.startswith("bronze.")}
     for table in sorted(bronze):
         version = lake.version(table)

@@ -1,7 +1,9 @@
 """Reference data in PostgreSQL (the operational source, as in the seed project).
 
 Customers, merchants and policies live in schema ``reference``; their DDL is derived from the
-contracts. The simulator upserts into it; the pipeline's first step snapshots it into bronze.
+contracts. The simulator upserts into it; the pipeline's first steps snapshot it into bronze.
+Policies are kept by term (type-2 history, keyed by ``policy_id`` and ``start_date``): a renewal is a
+new row with its effective date, and the expired term stays as it was.
 """
 
 from __future__ import annotations
@@ -33,10 +35,7 @@ SQL_TYPES: dict[ColumnKind, str] = {
 class ReferenceTable:
     name: str
     model: type[BaseModel]
-
-    @property
-    def key(self) -> str:
-        return field_rules(self.model)[0].name
+    key: tuple[str, ...]
 
     @property
     def columns(self) -> list[str]:
@@ -44,9 +43,9 @@ class ReferenceTable:
 
 
 REFERENCE_TABLES = (
-    ReferenceTable("customers", Customer),
-    ReferenceTable("merchants", Merchant),
-    ReferenceTable("policies", Policy),
+    ReferenceTable("customers", Customer, ("customer_id",)),
+    ReferenceTable("merchants", Merchant, ("merchant_id",)),
+    ReferenceTable("policies", Policy, ("policy_id", "start_date")),
 )
 
 
@@ -60,16 +59,39 @@ def ddl(table: ReferenceTable) -> sql.Composed:
         for rule in field_rules(table.model)
     ]
     columns.append(sql.SQL("updated_at timestamptz NOT NULL DEFAULT now()"))
-    columns.append(sql.SQL("PRIMARY KEY ({})").format(sql.Identifier(table.key)))
+    columns.append(sql.SQL("PRIMARY KEY ({})").format(_names(table.key)))
     return sql.SQL("CREATE TABLE IF NOT EXISTS {}.{} ({})").format(
         sql.Identifier(SCHEMA), sql.Identifier(table.name), sql.SQL(", ").join(columns)
     )
+
+
+def _names(columns: tuple[str, ...] | list[str]) -> sql.Composed:
+    return sql.SQL(", ").join(map(sql.Identifier, columns))
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
     for table in REFERENCE_TABLES:
         conn.execute(ddl(table))
+        _ensure_key(conn, table)
+
+
+def _ensure_key(conn: psycopg.Connection, table: ReferenceTable) -> None:
+    """A lab made before policies were kept by term has ``policy_id`` alone as the key: widen it (the
+    rows stay; each is its policy's first term)."""
+    row = conn.execute(
+        "SELECT c.conname, array_agg(a.attname::text ORDER BY k.n) FROM pg_constraint c "
+        "CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, n) "
+        "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
+        "WHERE c.conrelid = %s::regclass AND c.contype = 'p' GROUP BY c.conname",
+        (f"{SCHEMA}.{table.name}",),
+    ).fetchone()
+    if row is not None and tuple(row[1]) != table.key:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}, ADD PRIMARY KEY ({})").format(
+                sql.Identifier(SCHEMA, table.name), sql.Identifier(row[0]), _names(table.key)
+            )
+        )
 
 
 def upsert(pg: PostgresSettings, tables: dict[str, pa.Table]) -> dict[str, int]:
@@ -95,12 +117,13 @@ def upsert(pg: PostgresSettings, tables: dict[str, pa.Table]) -> dict[str, int]:
             with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(staging, column_list)) as copy:
                 for row in data.select(columns).to_pylist():
                     copy.write_row([row[column] for column in columns])
+            values = [c for c in columns if c not in table.key]
             updates = sql.SQL(", ").join(
-                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in [*columns[1:], "updated_at"]
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in [*values, "updated_at"]
             )
             differs = sql.SQL(" OR ").join(
                 sql.SQL("{0}.{1} IS DISTINCT FROM EXCLUDED.{1}").format(sql.Identifier(table.name), sql.Identifier(c))
-                for c in columns[1:]
+                for c in values
             )
             result = conn.execute(
                 sql.SQL(
@@ -111,7 +134,7 @@ def upsert(pg: PostgresSettings, tables: dict[str, pa.Table]) -> dict[str, int]:
                     alias=sql.Identifier(table.name),
                     cols=column_list,
                     staging=staging,
-                    key=sql.Identifier(table.key),
+                    key=_names(table.key),
                     updates=updates,
                     differs=differs,
                 )
@@ -121,14 +144,14 @@ def upsert(pg: PostgresSettings, tables: dict[str, pa.Table]) -> dict[str, int]:
 
 
 def read(pg: PostgresSettings, table: ReferenceTable, schema: pa.Schema) -> pa.Table:
-    """The whole table, ordered by key, as Arrow with the given (contract-derived) schema."""
+    """The whole table (every term of a policy), ordered by key, as Arrow with the given (contract-derived) schema."""
     columns = [name for name in schema.names if name in table.columns]
     with database.connect(pg) as conn:
         cursor = conn.execute(
             sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
-                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                _names(columns),
                 sql.Identifier(SCHEMA, table.name),
-                sql.Identifier(table.key),
+                _names(table.key),
             )
         )
         rows = cursor.fetchall()

@@ -159,7 +159,7 @@ def _bronze() -> list[TableSpec]:
     for model, table, what in (
         (Customer, "customers", "Customer master"),
         (Merchant, "merchants", "Merchant (card acceptor) master"),
-        (Policy, "policies", "Insurance policies"),
+        (Policy, "policies", "Insurance policies, one row per term (a renewal is a new row)"),
     ):
         fields, docs = _reference_fields(model)
         specs.append(
@@ -168,7 +168,7 @@ def _bronze() -> list[TableSpec]:
                 Layer.BRONZE,
                 f"reference/{table}_delta",
                 fields,
-                f"{what}: a snapshot of the PostgreSQL reference table, replaced when it changes.",
+                f"{what}: the PostgreSQL reference table; rows it gained are appended, a change replaces it.",
                 docs,
             )
         )

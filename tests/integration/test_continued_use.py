@@ -4,6 +4,7 @@ readers see untouched."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +15,7 @@ import pyarrow.compute as pc
 import pytest
 from typer.testing import CliRunner
 
+from mdslab import database
 from mdslab.lakehouse import Lakehouse, NotPublishedError
 from mdslab.llm.corpus import claim_documents
 from mdslab.settings import Settings
@@ -38,11 +40,19 @@ def test_simulating_again_continues_the_world_and_rewrites_no_reference_row(isol
     first = next_run(settings.postgres, transactions=3_000, seed=42)
     fed = drop_batch(settings, lake, simulate(first.config))
     assert first.new and first.config.run == 0 and sum(fed.reference_changed.values()) > 0
+    policy_terms = reference.REFERENCE_TABLES[2]
+    schema = lake.spec("bronze.policies").schema
+    terms_before = reference.read(settings.postgres, policy_terms, schema).to_pandas()
     # another size and seed, as `mdslab simulate --rate 2000 --duration 15` after `make demo`
     second = next_run(settings.postgres, transactions=2_000, seed=7)
     again = drop_batch(settings, lake, simulate(second.config))
     assert second.new and second.config.run == 1
-    assert again.reference_changed == {"customers": 0, "merchants": 0, "policies": 0}
+    assert again.reference_changed["customers"] == again.reference_changed["merchants"] == 0
+    # policies gain the renewals that begin in the new window, as new terms; no term is rewritten
+    terms_after = reference.read(settings.postgres, policy_terms, schema).to_pandas()
+    assert again.reference_changed["policies"] == len(terms_after) - len(terms_before) > 0
+    kept = terms_before.merge(terms_after, how="inner", on=list(terms_before.columns))
+    assert len(kept) == len(terms_before), "an existing policy term changed"
     assert second.config.start == first.config.start + timedelta(days=first.config.days)
     assert again.batch_id != fed.batch_id and not any(landed.skipped for landed in again.landed)
     ids = lake.read_table("bronze.transactions", columns=["event_id", "batch_id"]).to_pandas().dropna()
@@ -55,6 +65,29 @@ def test_simulating_again_continues_the_world_and_rewrites_no_reference_row(isol
     assert [run.run for run in recorded_runs(settings.postgres)] == [0, 1]
     with pytest.raises(UnknownRunError, match=r"run 9 does not exist in this lab \(runs 0 to 1\)"):
         replay(settings.postgres, 9)
+
+
+def test_a_lab_made_before_policy_terms_widens_its_key_and_takes_renewals(isolated: Any) -> None:
+    """``reference.policies`` of an older lab is keyed by policy_id alone; a renewal (same policy_id, a
+    later start_date) could not be inserted. The key is widened in place and no row is lost."""
+    settings = isolated()
+    pg = settings.postgres
+    policies = reference.REFERENCE_TABLES[2]
+    first = simulate(next_run(pg, transactions=2_000, seed=3).config)
+    with database.connect(pg) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS reference")
+        conn.execute(reference.ddl(dataclasses.replace(policies, key=("policy_id",))))  # the older shape
+    assert reference.upsert(pg, {"policies": first.policies})["policies"] == first.policies.num_rows
+    later = simulate(next_run(pg, transactions=2_000, seed=4).config)
+    renewals = later.policies.num_rows - first.policies.num_rows
+    assert renewals > 0 and reference.upsert(pg, {"policies": later.policies})["policies"] == renewals
+    with database.connect(pg) as conn:
+        key = conn.execute(
+            "SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_index i JOIN pg_attribute a "
+            "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'reference.policies'::regclass "
+            "AND i.indisprimary"
+        ).fetchone()
+    assert key is not None and sorted(key[0]) == ["policy_id", "start_date"]
 
 
 def test_simulate_replay_of_an_unknown_run_is_one_line(isolated: Any) -> None:

@@ -1,6 +1,6 @@
 """Incremental silver and gold equal a full refresh of the same bronze, row for row, whatever the batches
-held (duplicates, late events, rejected rows, new labels, a reference change), and a pipeline killed in
-the middle of an increment heals on its next run."""
+held (duplicates, late events, rejected rows, new labels, policy renewals, a reference change), and a
+pipeline killed in the middle of an increment heals on its next run."""
 
 from __future__ import annotations
 
@@ -46,9 +46,15 @@ class Lab:
     first_build: PipelineReport | None = None
 
 
-def _land(lab: Lab, data: SimulatedData, batch: str, *, part: tuple[float, float] | None = None) -> None:
+def _land(
+    lab: Lab, data: SimulatedData, batch: str, *, part: tuple[float, float] | None = None, with_reference: bool = True
+) -> None:
     """Events (or the share ``part`` of each stream, in arrival order) as one landing batch, and the
-    labels when the whole run is landed."""
+    labels when the whole run is landed; the run's reference data first (its policy renewals), as the
+    simulator's feed does, unless ``with_reference`` is False (events that arrive before their master data)."""
+    if with_reference:
+        tables = {"customers": data.customers, "merchants": data.merchants, "policies": data.policies}
+        reference.upsert(lab.settings.postgres, tables)
     for table, events, contract in (
         ("bronze.transactions", data.transactions, Transaction),
         ("bronze.claims", data.claims, Claim),
@@ -99,7 +105,6 @@ def lab(services: Settings, spark_provider: Any) -> Lab:
     lab = Lab(settings, lakehouse(settings))
     pg = settings.postgres
     first = simulate(next_run(pg, transactions=4_000, seed=21).config)
-    reference.upsert(pg, {"customers": first.customers, "merchants": first.merchants, "policies": first.policies})
     _land(lab, first, batch_id_for(first.config))
     lab.first, lab.first_build = first, run_pipeline(settings, spark=spark_provider)
     return lab
@@ -114,11 +119,15 @@ def test_increments_equal_a_full_refresh(lab: Lab, spark_provider: Any) -> None:
     # a continuation, its later half first: the second batch then holds events *earlier* than the first
     later = simulate(next_run(pg, transactions=3_000, seed=22).config)
     visible = {table: lab.lake.row_count(table) for table in ("silver.transactions", "silver.claims")}
+    terms = lab.lake.row_count("bronze.policies")
     _land(lab, later, "later-second-half", part=(0.5, 1.0))
     step = run_pipeline(lab.settings, spark=spark_provider)
     newly_visible = sum(lab.lake.row_count(table) - rows for table, rows in visible.items())
     assert len(step.waits) == newly_visible > 0 and min(step.waits) >= 0  # one wait per event readers now see
     assert _modes(step)["silver_transactions"] == "incremental" and _modes(step)["gold_fraud_features"] == "incremental"
+    # the continuation renewed policies: new terms appended to bronze, followed by the claims increments
+    assert lab.lake.row_count("bronze.policies") > terms and _modes(step)["reference_customers"] is None
+    assert _modes(step)["silver_claims"] == _modes(step)["gold_claims_features"] == "incremental", _modes(step)
     assert step.published, step.gate_line()
     bronze_before = lab.lake.row_count("bronze.transactions")
     _land(lab, later, "later-first-half", part=(0.0, 0.5))
@@ -150,20 +159,43 @@ def test_a_reference_change_rebuilds_silver_in_full_then_increments_resume(lab: 
     customers = reference.read(pg, reference.REFERENCE_TABLES[0], lab.lake.spec("bronze.customers").schema)
     segment = customers.schema.get_field_index("segment")
     moved = ["premium" if i % 7 == 0 else s for i, s in enumerate(customers.column("segment").to_pylist())]
-    reference.upsert(pg, {"customers": customers.set_column(segment, "segment", pa.array(moved))})
     more = simulate(next_run(pg, transactions=2_000, seed=23).config)
     _land(lab, more, batch_id_for(more.config))
+    reference.upsert(pg, {"customers": customers.set_column(segment, "segment", pa.array(moved))})
     changed = run_pipeline(lab.settings, spark=spark_provider)
     assert _modes(changed)["silver_transactions"] == "full", "a customer change must re-conform every transaction"
     assert _modes(changed)["gold_daily_spend"] == "full"  # silver was rewritten
 
     more = simulate(next_run(pg, transactions=2_000, seed=24).config)
-    _land(lab, more, batch_id_for(more.config))
+    _land(lab, more, batch_id_for(more.config), with_reference=False)  # the simulator's would undo the change
     resumed = run_pipeline(lab.settings, spark=spark_provider)
     assert _modes(resumed)["silver_transactions"] == "incremental"
     incremental = _snapshot(lab.lake)
     run_pipeline(lab.settings, spark=spark_provider, force=True)
     _assert_equal(incremental, _snapshot(lab.lake), lab.lake)
+
+
+def test_policy_terms_that_arrive_after_their_claims_rebuild_the_claims_in_full(lab: Lab, spark_provider: Any) -> None:
+    pg = lab.settings.postgres
+    more = simulate(next_run(pg, transactions=3_000, seed=25).config)
+    _land(lab, more, batch_id_for(more.config), with_reference=False)  # the renewals are not issued yet
+    early = run_pipeline(lab.settings, spark=spark_provider)
+    assert _modes(early)["silver_claims"] == "incremental"
+    outside_before = _outside_a_term(lab.lake)
+    assert outside_before > 0, "claims in the renewal terms should wait in quarantine, outside any known term"
+
+    reference.upsert(pg, {"policies": more.policies})
+    late = run_pipeline(lab.settings, spark=spark_provider)
+    assert _modes(late)["silver_claims"] == "full", "claims built before now fall in a new term: rebuild them"
+    assert _outside_a_term(lab.lake) < outside_before
+    incremental = _snapshot(lab.lake)
+    run_pipeline(lab.settings, spark=spark_provider, force=True)
+    _assert_equal(incremental, _snapshot(lab.lake), lab.lake)
+
+
+def _outside_a_term(lake: Lakehouse) -> int:
+    reasons = lake.read_table("silver.quarantine_claims", columns=["reasons"]).column("reasons").to_pylist()
+    return sum(any("outside the policy term" in reason for reason in row) for row in reasons)
 
 
 KILL_BETWEEN_OUTPUTS = textwrap.dedent(
@@ -192,7 +224,6 @@ def test_a_pipeline_killed_between_two_outputs_of_an_increment_heals(services: S
     lab = Lab(settings, lakehouse(settings))
     pg = settings.postgres
     first = simulate(next_run(pg, transactions=3_000, seed=31).config)
-    reference.upsert(pg, {"customers": first.customers, "merchants": first.merchants, "policies": first.policies})
     _land(lab, first, "first")
     run_pipeline(settings, spark=spark_provider)
     more = simulate(next_run(pg, transactions=2_000, seed=32).config)
@@ -216,7 +247,11 @@ def test_a_pipeline_killed_between_two_outputs_of_an_increment_heals(services: S
 
 def test_watch_builds_what_arrives_and_stops_on_sigterm(lab: Lab, spark_provider: Any) -> None:
     """`pipeline run --watch` on a built lab: a new batch is picked up incrementally (no Spark session)
-    and published; SIGTERM ends it cleanly."""
+    and published; a customer change is rebuilt in full on Spark; SIGTERM ends it cleanly (exit 0, also
+    once Ray, which replaces the driver's SIGTERM handler with an exit 15, has started)."""
+    more = simulate(next_run(lab.settings.postgres, transactions=1_500, seed=41).config)
+    tables = {"customers": more.customers, "merchants": more.merchants, "policies": more.policies}
+    reference.upsert(lab.settings.postgres, tables)  # the world as simulated, whatever an earlier test changed
     run_pipeline(lab.settings, spark=spark_provider)  # whatever an earlier test left unbuilt
     env = {**os.environ, **lab.settings.environment(), "COLUMNS": "400"}
     watch = subprocess.Popen(
@@ -230,11 +265,17 @@ def test_watch_builds_what_arrives_and_stops_on_sigterm(lab: Lab, spark_provider
     threading.Thread(target=lambda: [lines.put(line) for line in watch.stdout or []], daemon=True).start()
     try:
         assert "nothing new" in _next_line_with(lines, ("nothing new", "built"))
-        more = simulate(next_run(lab.settings.postgres, transactions=1_500, seed=41).config)
-        _land(lab, more, batch_id_for(more.config))
+        _land(lab, more, batch_id_for(more.config), with_reference=False)
         built = _next_line_with(lines, ("built",))
         assert "silver_transactions (incremental, +" in built and "published (quality gate passed)" in built, built
         assert "events waited p50" in built
+        segment = more.customers.schema.get_field_index("segment")
+        moved = ["premium" if i % 5 == 0 else s for i, s in enumerate(more.customers.column("segment").to_pylist())]
+        reference.upsert(
+            lab.settings.postgres, {"customers": more.customers.set_column(segment, "segment", pa.array(moved))}
+        )
+        rebuilt = _next_line_with(lines, ("built",), timeout_s=300)
+        assert "silver_transactions (full, +" in rebuilt, rebuilt
     finally:
         watch.send_signal(signal.SIGTERM)
         assert watch.wait(timeout=60) == 0

@@ -17,7 +17,7 @@ from mdslab.workloads.batch_drop import drop_batch
 from mdslab.workloads.pipeline.dialect import DUCKDB
 from mdslab.workloads.pipeline.engines import run_duckdb
 from mdslab.workloads.pipeline.runner import PipelineReport, lakehouse, run_pipeline
-from mdslab.workloads.pipeline.steps import PLANS
+from mdslab.workloads.pipeline.steps import PLANS, STEPS
 from mdslab.workloads.pipeline.warm_up import warm_up_spark
 from mdslab.workloads.quality import QualityGateError, check_gold, enforce
 from mdslab.workloads.simulator import SimulatedData, SimulationConfig, simulate
@@ -48,7 +48,7 @@ def built(services: Settings, spark_provider: Any) -> Built:
 
 
 def test_first_run_builds_every_step_and_records_its_inputs(built: Built) -> None:
-    assert [r.status for r in built.first.results] == ["built"] * 7
+    assert [r.status for r in built.first.results] == ["built"] * len(STEPS)
     silver = next(r for r in built.first.results if r.step == "silver_transactions")
     assert silver.inputs == {"bronze.transactions": 1, "bronze.customers": 1, "bronze.merchants": 1}
     assert silver.rows_in == ROWS
@@ -83,7 +83,7 @@ def test_silver_is_deduplicated_by_event_id(built: Built) -> None:
 def test_rerun_changes_nothing(built: Built, spark_provider: Any) -> None:
     versions = {spec.name: built.lake.version(spec.name) for spec in built.lake.registry}
     again = run_pipeline(built.settings, spark=spark_provider)
-    assert [r.status for r in again.results] == ["up_to_date"] * 7
+    assert [r.status for r in again.results] == ["up_to_date"] * len(STEPS)
     assert {spec.name: built.lake.version(spec.name) for spec in built.lake.registry} == versions
     redrop = drop_batch(built.settings, built.lake, built.data)
     assert all(landed.skipped for landed in redrop.landed)
@@ -123,7 +123,8 @@ def test_demo_command_prints_a_json_summary(services: Settings, spark_provider: 
     assert tables["bronze.transactions"]["rows"] >= 3000 * 0.9
     assert tables["gold.fraud_features"]["rows"] == tables["silver.transactions"]["rows"] > 0
     assert summary["quarantined"]["silver.quarantine_transactions"] > 0
-    assert {step["step"] for step in summary["steps"]} >= {"reference", "silver_transactions", "gold_daily_spend"}
+    steps = {step["step"] for step in summary["steps"]}
+    assert steps >= {"reference_policies", "silver_transactions", "gold_daily_spend"}
     seconds = summary["seconds"]
     assert set(seconds) >= {"spark_session_start", "spark_warm_up", "waited_for_spark", "pipeline", "total"}
     assert abs(seconds["pipeline_after_spark"] - (seconds["pipeline"] - seconds["waited_for_spark"])) <= 0.011

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -10,7 +11,12 @@ import pytest
 
 from mdslab.workloads.pipeline.dialect import DUCKDB
 from mdslab.workloads.pipeline.engines import run_duckdb
-from mdslab.workloads.pipeline.gold_sql import claims_monthly_plan, daily_spend_plan, fraud_features_plan
+from mdslab.workloads.pipeline.gold_sql import (
+    claims_features_plan,
+    claims_monthly_plan,
+    daily_spend_plan,
+    fraud_features_plan,
+)
 from mdslab.workloads.pipeline.silver_sql import silver_claims_plan
 from mdslab.workloads.simulator import SimulatedData, SimulationConfig, simulate
 
@@ -111,3 +117,42 @@ def test_claims_monthly_counts_every_claim_once(data: SimulatedData) -> None:
     decided = pc.add(monthly.column("approved_count"), monthly.column("rejected_count"))
     undecided_rates = monthly.filter(pc.equal(decided, 0)).column("approval_rate")
     assert undecided_rates.null_count == len(undecided_rates)
+
+
+def test_a_claim_is_judged_and_featured_with_the_policy_term_its_incident_falls_in(data: SimulatedData) -> None:
+    planted = set(data.defects.column("event_id").to_pylist())
+    document = next(json.loads(row["payload"]) for row in data.claims.to_pylist() if row["event_id"] not in planted)
+    policies = data.policies.to_pandas().set_index("policy_id")
+    first = policies.loc[document["policy_id"]]
+    # a renewal after a 30-day gap, at twice the premium
+    second = {**first.to_dict(), "policy_id": document["policy_id"], "annual_premium": first["annual_premium"] * 2}
+    second["start_date"] = first["end_date"] + dt.timedelta(days=31)
+    second["end_date"] = second["start_date"] + dt.timedelta(days=364)
+    terms = pa.concat_tables([data.policies, pa.Table.from_pylist([second], schema=data.policies.schema)])
+    incidents = {
+        "in_first_term": first["start_date"] + dt.timedelta(days=10),
+        "in_the_gap": first["end_date"] + dt.timedelta(days=5),
+        "in_the_renewal": second["start_date"] + dt.timedelta(days=40),
+        "before_the_first_term": first["start_date"] - dt.timedelta(days=5),
+    }
+    raw = []
+    for n, (case, incident) in enumerate(incidents.items()):
+        reported = dt.datetime.combine(incident + dt.timedelta(days=1), dt.time(10), dt.UTC)
+        claim = {**document, "event_id": f"00000000-0000-4000-8000-00000000000{n}", "claim_id": f"CL9999999{n}"}
+        claim |= {"incident_date": incident.isoformat(), "reported_at": reported.isoformat().replace("+00:00", "Z")}
+        raw.append({"event_id": claim["event_id"], "payload": json.dumps(claim), "case": case})
+    events = pa.Table.from_pylist(raw).drop_columns(["case"])
+    inputs = {"bronze_events": bronze(events), "customers": data.customers, "policies": terms}
+    out = run_duckdb(silver_claims_plan(DUCKDB), inputs)
+    case_of = {row["event_id"]: row["case"] for row in raw}
+    valid = {case_of[i] for i in out["silver.claims"].column("event_id").to_pylist()}
+    assert valid == {"in_first_term", "in_the_renewal"}, "each claim is judged once, against its own term"
+    rejected = {case_of[row["event_id"]]: row["reasons"] for row in out["silver.quarantine_claims"].to_pylist()}
+    assert set(rejected) == {"in_the_gap", "before_the_first_term"}
+    assert all(
+        reasons == [f"incident_date: {incidents[case]} is outside the policy term"]
+        for case, reasons in rejected.items()
+    )
+    features = run_duckdb(claims_features_plan(DUCKDB), {"silver_claims": out["silver.claims"], "policies": terms})
+    premium = {case_of[r["event_id"]]: r["annual_premium_usd"] for r in features["gold.claims_features"].to_pylist()}
+    assert premium["in_the_renewal"] == pytest.approx(2 * premium["in_first_term"], rel=1e-3)

@@ -63,7 +63,7 @@ def test_an_invalid_command_setting_is_one_line_not_a_traceback(monkeypatch: pyt
 def test_an_unknown_step_is_one_line_naming_the_steps() -> None:
     result = CliRunner().invoke(app, ["pipeline", "run", "--step", "nosuch"], env={"COLUMNS": "200"})
     assert result.exit_code == 1, result.output
-    assert "unknown step nosuch; steps: reference, silver_transactions" in result.output
+    assert "unknown step nosuch; steps: reference_customers, reference_merchants, reference_policies," in result.output
     assert "Traceback" not in result.output
 
 

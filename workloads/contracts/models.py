@@ -120,10 +120,11 @@ class Merchant(Contract):
 
 
 class Policy(Contract):
-    """An insurance policy held by a customer (reference data from the policy administration system)."""
+    """One term of an insurance policy held by a customer (reference data from the policy administration
+    system). A renewal is a new row with the same policy_id and the next start_date; terms do not overlap."""
 
     CONTRACT_NAME: ClassVar[str] = "policy"
-    CONTRACT_VERSION: ClassVar[str] = "1.0.0"
+    CONTRACT_VERSION: ClassVar[str] = "1.1.0"
     CONTRACT_KIND: ClassVar[ContractKind] = "reference"
 
     policy_id: PolicyId
@@ -131,8 +132,8 @@ class Policy(Contract):
     product: Product = Field(description="Line of business: auto, home, health, travel or life.")
     region: Region
     currency: Currency = Field(description="Currency of premium, limits and claims.")
-    start_date: date = Field(description="First day of cover.")
-    end_date: date = Field(description="Last day of cover (inclusive).")
+    start_date: date = Field(description="First day of cover of this term (its effective date).")
+    end_date: date = Field(description="Last day of cover of this term (inclusive).")
     annual_premium: float = Field(gt=0, le=1_000_000, description="Yearly premium in the policy currency.")
     coverage_limit: float = Field(gt=0, le=100_000_000, description="Maximum payout per claim.")
     deductible: float = Field(ge=0, description="Amount the policyholder bears per claim.")

@@ -18,6 +18,7 @@ nothing recorded yet, outputs that disagree on what they consumed (a crash betwe
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -27,6 +28,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from mdslab.errors import MdslabError
 from mdslab.lakehouse import Lakehouse, NotAppendOnlyError, TableMissingError
 from mdslab.lakehouse.tables import METADATA_KEY
 from mdslab.settings import Settings
@@ -137,6 +139,14 @@ class StepOutput:
     rows_in: int
     cleanup: Callable[[], None] | None = None
     modes: dict[str, WriteMode] = field(default_factory=dict)
+
+
+log = logging.getLogger(__name__)
+
+
+class FullBuildNeededError(MdslabError):
+    """An increment found that rows it did not read could change (e.g. a policy term added where claims
+    built earlier fall): only a full build is exact."""
 
 
 @dataclass(frozen=True)
@@ -285,8 +295,9 @@ def run_step(ctx: PipelineContext, step: Step, *, force: bool = False) -> StepRe
     if base is not None and step.incremental is not None:
         try:
             built, mode = step.incremental.build(ctx, base, versions), "incremental"
-        except NotAppendOnlyError:
-            built = None  # an input lost or rewrote rows since: rebuild from it
+        except (NotAppendOnlyError, FullBuildNeededError) as why:
+            log.info("%s: a full build instead of an increment: %s", step.name, why)
+            built = None  # an input lost or rewrote rows since, or its new rows change earlier results
     if built is None:
         built, mode = step.build(ctx, versions), "full"
     read_s = ctx.lake_to_spark_s - read_before

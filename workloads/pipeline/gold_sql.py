@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mdslab.workloads.pipeline.dialect import Dialect
 from mdslab.workloads.pipeline.plan import SqlPlan
-from mdslab.workloads.pipeline.silver_sql import haversine_km, usd
+from mdslab.workloads.pipeline.silver_sql import POLICY_TERMS, haversine_km, policy_term_of, usd
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -111,9 +111,10 @@ def claims_monthly_plan(d: Dialect) -> SqlPlan:
 
 
 def claims_features_plan(d: Dialect) -> SqlPlan:
-    """Per claim, what is known when it is reported (first notice of loss): the claim, its policy's
-    terms in USD, and the policy's and customer's strictly earlier claims; the label is whether the
-    claim turned out to be a large loss (>= 10,000 USD claimed), for triage at first notice."""
+    """Per claim, what is known when it is reported (first notice of loss): the claim, the terms in USD
+    of the policy term its incident falls in, and the policy's and customer's strictly earlier claims;
+    the label is whether the claim turned out to be a large loss (>= 10,000 USD claimed), for triage at
+    first notice."""
     year = 365 * DAY_US
     features = (
         "SELECT c.event_id, c.claim_id, c.policy_id, c.customer_id, c.reported_at, c.product, c.claim_type, "
@@ -125,7 +126,7 @@ def claims_features_plan(d: Dialect) -> SqlPlan:
         f"CAST(coalesce(sum(CASE WHEN c.amount_claimed_usd >= {LARGE_LOSS_USD} THEN 1 ELSE 0 END) "
         f"OVER ({_before('c.customer_id', None)}), 0) AS BIGINT) AS prior_large_losses_customer "
         f"FROM (SELECT *, {d.epoch_micros('reported_at')} AS _ts FROM silver_claims) c "
-        "LEFT JOIN policies p ON c.policy_id = p.policy_id"
+        f"LEFT JOIN {POLICY_TERMS} p ON {policy_term_of('c', 'p')}"
     )
     return SqlPlan(
         inputs={"silver_claims": "silver.claims", "policies": "bronze.policies"},

@@ -18,6 +18,13 @@ and of the older history only the rows the unbounded features can see (the lates
 latest located one, the latest at each merchant the recent rows name). The plan's output for rows from
 the start on is then exactly what it gives over the whole history.
 
+Policies are kept by term, and a renewal is a new term appended to ``bronze.policies``. Silver and gold
+claims follow those appended terms like new events instead of starting over: a claim is judged against
+the latest term begun on or before its incident (``silver_sql.policy_term_of``), so a term added after
+the others changes nothing already built unless a claim built earlier has its incident on or after the
+new term's start (or names a policy that had no term). The increment checks exactly that over the
+claims built before and asks for a full build when one does (:func:`policy_terms_guard`).
+
 Increments run the plans on DuckDB in this process: a batch is small next to the lake, and a Spark
 session (~15-20 s to start here, seconds per job) would cost more than the work. Full builds, where
 the volume is, run on Spark. Both engines run the same SQL text (``tests/integration/test_pipeline.py``
@@ -37,11 +44,20 @@ import pyarrow.compute as pc
 
 from mdslab.workloads.pipeline.dialect import DUCKDB, Dialect
 from mdslab.workloads.pipeline.engines import run_duckdb
-from mdslab.workloads.pipeline.framework import Incremental, PipelineContext, StepOutput, Versions
+from mdslab.workloads.pipeline.framework import (
+    FullBuildNeededError,
+    Incremental,
+    PipelineContext,
+    StepOutput,
+    Versions,
+)
 from mdslab.workloads.pipeline.plan import SqlPlan
 
 SilverPlanFactory = Callable[..., SqlPlan]
 Scope = Callable[[PipelineContext, Versions, Versions], pc.Expression]
+Guard = Callable[[PipelineContext, Versions, Versions], None]  # raises FullBuildNeededError
+EarlierClaims = Callable[[PipelineContext, Versions], pa.Table]  # policy_id, incident_date, incident_raw
+POLICIES = "bronze.policies"
 
 
 def _new(ctx: PipelineContext, table: str, base: Versions, current: Versions, columns: list[str]) -> pa.Table:
@@ -55,12 +71,15 @@ def _new(ctx: PipelineContext, table: str, base: Versions, current: Versions, co
     return rows
 
 
-def silver_increment(factory: SilverPlanFactory, events_table: str) -> Incremental:
-    """New bronze events through the incremental silver plan; silver and quarantine rows appended."""
+def silver_increment(factory: SilverPlanFactory, events_table: str, guard: Guard | None = None) -> Incremental:
+    """New bronze events through the incremental silver plan; silver and quarantine rows appended.
+    With a ``guard``, the policies' appended terms are followed too (see the module docstring)."""
     plan = factory(DUCKDB, incremental=True)
     seen_columns = {"seen_silver": ["event_id"], "seen_quarantine": ["event_id", "reason_codes"]}
 
     def build(ctx: PipelineContext, base: Versions, current: Versions) -> StepOutput:
+        if guard is not None:
+            guard(ctx, base, current)
         new = ctx.lake.appended_rows(events_table, after=int(base[events_table]), to=int(current[events_table]))
         inputs: dict[str, pa.Table] = {}
         for view, table in plan.inputs.items():
@@ -73,16 +92,24 @@ def silver_increment(factory: SilverPlanFactory, events_table: str) -> Increment
         outputs = run_duckdb(plan, inputs)
         return StepOutput(outputs, new.num_rows, modes=dict.fromkeys(outputs, "append"))
 
-    return Incremental(changes=(events_table,), build=build)
+    return Incremental(changes=(events_table, POLICIES) if guard else (events_table,), build=build)
 
 
 def gold_increment(
-    factory: Callable[[Dialect], SqlPlan], *, scoped: str, scope: Scope, changes: tuple[str, ...]
+    factory: Callable[[Dialect], SqlPlan],
+    *,
+    scoped: str,
+    scope: Scope,
+    changes: tuple[str, ...],
+    guard: Guard | None = None,
 ) -> Incremental:
-    """Recompute from the rows of the ``scoped`` input view that ``scope`` selects and MERGE the results."""
+    """Recompute from the rows of the ``scoped`` input view that ``scope`` selects and MERGE the results
+    (``guard``: as in :func:`silver_increment`, for the inputs in ``changes`` it vouches for)."""
     plan = factory(DUCKDB)
 
     def build(ctx: PipelineContext, base: Versions, current: Versions) -> StepOutput:
+        if guard is not None:
+            guard(ctx, base, current)
         table = plan.inputs[scoped]
         scoped_rows = ctx.lake.read_table(table, version=int(current[table]), filters=scope(ctx, base, current))
         inputs = {scoped: scoped_rows}
@@ -93,6 +120,77 @@ def gold_increment(
         return StepOutput(outputs, scoped_rows.num_rows, modes=dict.fromkeys(outputs, "merge"))
 
     return Incremental(changes=changes, build=build)
+
+
+def policy_terms_guard(earlier_claims: EarlierClaims) -> Guard:
+    """Let an increment follow the terms appended to ``bronze.policies`` when none of them can change a
+    claim built before (``earlier_claims``: those claims at the base versions); else ask for a full build."""
+
+    def guard(ctx: PipelineContext, base: Versions, current: Versions) -> None:
+        if base[POLICIES] == current[POLICIES]:
+            return
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            con.register("added", _new(ctx, POLICIES, base, current, ["policy_id", "start_date"]))
+            con.register(
+                "earlier",
+                ctx.lake.read_table(POLICIES, version=int(base[POLICIES]), columns=["policy_id", "start_date"]),
+            )
+            con.register("claims", earlier_claims(ctx, base))
+            ((touched,),) = con.execute(_TOUCHED_CLAIMS).fetchall()
+        finally:
+            con.close()
+        if touched:
+            raise FullBuildNeededError(
+                f"{touched:,} claims built before fall in (or may fall in) policy terms added since; "
+                "the claims are rebuilt from all of bronze"
+            )
+
+    return guard
+
+
+# A policy's added terms change an earlier claim when the policy had no term before (it was unknown), a
+# term was added before an existing one, or the claim's incident is on or after the first added start;
+# an incident that is present but not a date is counted too (the contract may read it differently).
+_TOUCHED_CLAIMS = """
+WITH a AS (SELECT policy_id, min(start_date) AS added_from FROM added GROUP BY policy_id),
+k AS (SELECT policy_id, max(start_date) AS latest FROM earlier GROUP BY policy_id),
+ak AS (SELECT a.policy_id, a.added_from, k.latest FROM a LEFT JOIN k ON a.policy_id = k.policy_id)
+SELECT count(*) FROM claims c JOIN ak ON c.policy_id = ak.policy_id
+WHERE ak.latest IS NULL OR ak.added_from <= ak.latest OR c.incident_date >= ak.added_from
+   OR (c.incident_date IS NULL AND c.incident_raw IS NOT NULL)
+"""
+
+
+def claims_in_bronze(table: str) -> EarlierClaims:
+    """Every claim event ``table`` held at the base version, read from its payload (valid or not)."""
+
+    def earlier(ctx: PipelineContext, base: Versions) -> pa.Table:
+        raw = ctx.lake.read_table(table, version=int(base[table]), columns=["payload"])
+        con = duckdb.connect()
+        try:
+            con.register("raw", raw)
+            return con.sql(
+                "SELECT policy_id, TRY_CAST(incident_raw AS DATE) AS incident_date, incident_raw FROM (SELECT "
+                "CASE WHEN ok THEN json_extract_string(payload, '$.policy_id') END AS policy_id, "
+                "CASE WHEN ok THEN json_extract_string(payload, '$.incident_date') END AS incident_raw "
+                "FROM (SELECT payload, json_valid(payload) AS ok FROM raw)) WHERE policy_id IS NOT NULL"
+            ).to_arrow_table()
+        finally:
+            con.close()
+
+    return earlier
+
+
+def claims_in_silver(table: str) -> EarlierClaims:
+    """The valid claims ``table`` held at the base version."""
+
+    def earlier(ctx: PipelineContext, base: Versions) -> pa.Table:
+        rows = ctx.lake.read_table(table, version=int(base[table]), columns=["policy_id", "incident_date"])
+        return rows.append_column("incident_raw", pa.nulls(rows.num_rows, pa.string()))
+
+    return earlier
 
 
 def new_values(table: str, *columns: str) -> Scope:

@@ -1,52 +1,78 @@
-"""PostgreSQL reference tables -> bronze snapshots, replaced only when their content changed."""
+"""PostgreSQL reference tables -> bronze snapshots: one step per table, run when its content changed.
+
+One step per table, so that a change to one (a policy renewed) leaves the others' bronze versions, and
+every step that reads only those, alone. A snapshot that only *gained* rows (new customers, a policy's
+next term) is appended: bronze then grows the way the source did, and readers that follow it (silver
+claims follow the policies' terms) get the new rows from Delta's change feed instead of starting over.
+Anything else (a row changed or gone) replaces the table, which its readers treat as a rewrite.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import duckdb
 import pyarrow as pa
 
 from mdslab.workloads import reference
-from mdslab.workloads.pipeline.framework import PipelineContext, Step, StepOutput, Versions
-
-OUTPUTS = tuple(f"bronze.{table.name}" for table in reference.REFERENCE_TABLES)
+from mdslab.workloads.pipeline.framework import PipelineContext, Step, StepOutput, Versions, WriteMode
 
 
-def _snapshots(ctx: PipelineContext) -> dict[str, pa.Table]:
-    """Read once per run and keep, so the fingerprints and the written rows are the same snapshot."""
-    if "reference" not in ctx.scratch:
-        ctx.scratch["reference"] = {
-            f"bronze.{table.name}": reference.read(
-                ctx.settings.postgres, table, ctx.lake.spec(f"bronze.{table.name}").schema
-            )
-            for table in reference.REFERENCE_TABLES
-        }
-    snapshots: dict[str, pa.Table] = ctx.scratch["reference"]
-    return snapshots
+def _snapshot(ctx: PipelineContext, table: reference.ReferenceTable) -> pa.Table:
+    """Read once per run and keep, so the fingerprint and the written rows are the same snapshot."""
+    name = f"bronze.{table.name}"
+    key = f"reference:{name}"
+    if key not in ctx.scratch:
+        ctx.scratch[key] = reference.read(ctx.settings.postgres, table, ctx.lake.spec(name).schema)
+    snapshot: pa.Table = ctx.scratch[key]
+    return snapshot
 
 
-def _versions(ctx: PipelineContext) -> Versions:
-    return {
-        f"postgres:{reference.SCHEMA}.{name.removeprefix('bronze.')}": reference.fingerprint(data)
-        for name, data in _snapshots(ctx).items()
-    }
+def _added_rows(current: pa.Table, snapshot: pa.Table, key: tuple[str, ...]) -> pa.Table | None:
+    """The snapshot's rows that bronze does not hold yet, or None when bronze holds a row the snapshot
+    does not (changed or deleted at the source): then only a replacement is exact."""
+    con = duckdb.connect()
+    try:
+        con.register("current_rows", current.select(snapshot.column_names))
+        con.register("snapshot_rows", snapshot)
+        gone = con.execute("SELECT count(*) FROM (SELECT * FROM current_rows EXCEPT ALL SELECT * FROM snapshot_rows)")
+        if gone.fetchall() != [(0,)]:
+            return None
+        order = ", ".join(key)
+        added = con.sql(
+            f"SELECT * FROM (SELECT * FROM snapshot_rows EXCEPT ALL SELECT * FROM current_rows) ORDER BY {order}"
+        )
+        return added.to_arrow_table().cast(snapshot.schema)
+    finally:
+        con.close()
 
 
-def _build(ctx: PipelineContext, _versions: Versions) -> StepOutput:
-    extracted_at = datetime.now(UTC)
-    tables = {}
-    for name, data in _snapshots(ctx).items():
-        stamp = pa.array([extracted_at] * data.num_rows, pa.timestamp("us", tz="UTC"))
-        tables[name] = data.append_column("extracted_at", stamp)
-    return StepOutput(tables, rows_in=sum(t.num_rows for t in tables.values()))
+def reference_step(table: reference.ReferenceTable) -> Step:
+    name = f"bronze.{table.name}"
+
+    def versions(ctx: PipelineContext) -> Versions:
+        return {f"postgres:{reference.SCHEMA}.{table.name}": reference.fingerprint(_snapshot(ctx, table))}
+
+    def build(ctx: PipelineContext, _versions: Versions) -> StepOutput:
+        snapshot = _snapshot(ctx, table)
+        added = None
+        if ctx.lake.exists(name):
+            added = _added_rows(ctx.lake.read_table(name, columns=snapshot.column_names), snapshot, table.key)
+        mode: WriteMode = "overwrite" if added is None else "append"
+        rows = snapshot if added is None else added
+        modes: dict[str, WriteMode] = {name: mode}
+        stamp = pa.array([datetime.now(UTC)] * rows.num_rows, pa.timestamp("us", tz="UTC"))
+        return StepOutput({name: rows.append_column("extracted_at", stamp)}, snapshot.num_rows, modes=modes)
+
+    return Step(
+        name=f"reference_{table.name}",
+        layer="bronze",
+        inputs=(),
+        outputs=(name,),
+        build=build,
+        description=f"Snapshot {table.name} from PostgreSQL into bronze (new rows appended, a change replaces it).",
+        input_versions=versions,
+    )
 
 
-REFERENCE_STEP = Step(
-    name="reference",
-    layer="bronze",
-    inputs=(),
-    outputs=OUTPUTS,
-    build=_build,
-    description="Snapshot customers, merchants and policies from PostgreSQL into bronze.",
-    input_versions=_versions,
-)
+REFERENCE_STEPS = tuple(reference_step(table) for table in reference.REFERENCE_TABLES)

@@ -232,6 +232,27 @@ def silver_transactions_plan(d: Dialect, *, incremental: bool = False) -> SqlPla
     )
 
 
+POLICY_TERMS = (
+    "(SELECT *, lead(start_date) OVER (PARTITION BY policy_id ORDER BY start_date) AS _next_start, "
+    "min(start_date) OVER (PARTITION BY policy_id) AS _first_start FROM policies)"
+)
+"""Every term of every policy (``bronze.policies`` keeps one row per term), with the next term's start."""
+
+
+def policy_term_of(claim: str, term: str) -> str:
+    """Join condition: the term of ``POLICY_TERMS`` a claim is judged against: the latest term begun on
+    or before its incident (whether or not it still covered it), or the first term when the incident
+    is earlier or unknown. So exactly one term per known policy, and a term added after the others
+    changes the choice only for incidents on or after its start (which keeps increments exact)."""
+    c, t = claim, term
+    return (
+        f"{c}.policy_id = {t}.policy_id AND CASE WHEN {c}.incident_date IS NULL OR "
+        f"{c}.incident_date < {t}._first_start THEN {t}.start_date = {t}._first_start "
+        f"ELSE {c}.incident_date >= {t}.start_date AND "
+        f"({t}._next_start IS NULL OR {c}.incident_date < {t}._next_start) END"
+    )
+
+
 def _claim_type_fits_product(d: Dialect) -> str:
     pairs = ", ".join(
         d.string_literal(f"{product}:{claim_type}")
@@ -273,7 +294,7 @@ def silver_claims_plan(d: Dialect, *, incremental: bool = False) -> SqlPlan:
     joined = (
         "SELECT r.*, p.product, c.segment AS customer_segment, "
         f"{problems} AS _conform_problems FROM ranked r "
-        "LEFT JOIN policies p ON r._rank = 1 AND r.policy_id = p.policy_id "
+        f"LEFT JOIN {POLICY_TERMS} p ON r._rank = 1 AND {policy_term_of('r', 'p')} "
         "LEFT JOIN customers c ON r._rank = 1 AND r.customer_id = c.customer_id"
     )
     columns = [

@@ -17,13 +17,16 @@ from mdslab.workloads.pipeline.gold_sql import (
     fraud_features_plan,
 )
 from mdslab.workloads.pipeline.incremental import (
+    claims_in_bronze,
+    claims_in_silver,
     fraud_features_increment,
     gold_increment,
     new_values,
+    policy_terms_guard,
     silver_increment,
 )
 from mdslab.workloads.pipeline.plan import SqlPlan
-from mdslab.workloads.pipeline.reference_step import REFERENCE_STEP
+from mdslab.workloads.pipeline.reference_step import REFERENCE_STEPS
 from mdslab.workloads.pipeline.silver_sql import silver_claims_plan, silver_transactions_plan
 
 PlanFactory = Callable[[Dialect], SqlPlan]
@@ -61,7 +64,7 @@ PLANS: dict[str, PlanFactory] = {
 }
 
 STEPS: tuple[Step, ...] = (
-    REFERENCE_STEP,
+    *REFERENCE_STEPS,
     spark_step(
         "silver_transactions",
         "silver",
@@ -74,7 +77,7 @@ STEPS: tuple[Step, ...] = (
         "silver",
         silver_claims_plan,
         "Parse, type, deduplicate and conform claims against policies; quarantine the rest.",
-        silver_increment(silver_claims_plan, "bronze.claims"),
+        silver_increment(silver_claims_plan, "bronze.claims", policy_terms_guard(claims_in_bronze("bronze.claims"))),
     ),
     spark_step(
         "gold_daily_spend",
@@ -116,7 +119,8 @@ STEPS: tuple[Step, ...] = (
             claims_features_plan,
             scoped="silver_claims",
             scope=new_values("silver.claims", "customer_id"),
-            changes=("silver.claims",),
+            changes=("silver.claims", "bronze.policies"),
+            guard=policy_terms_guard(claims_in_silver("silver.claims")),
         ),
     ),
 )
@@ -126,15 +130,21 @@ class UnknownStepError(MdslabError, ValueError):
     """A step or layer name that the pipeline does not have."""
 
 
+def _family(step: Step) -> str:
+    """What a step's name starts with: reference, silver or gold (``reference_policies``: reference)."""
+    return step.name.partition("_")[0]
+
+
 def select_steps(names: list[str] | None) -> list[Step]:
-    """Steps by name or by layer (bronze, silver, gold), in run order; all when ``names`` is empty."""
+    """Steps by name, by layer (bronze, silver, gold) or by family (``reference``: every reference
+    snapshot), in run order; all when ``names`` is empty."""
     if not names:
         return list(STEPS)
-    known = {step.name for step in STEPS} | {step.layer for step in STEPS}
+    known = {step.name for step in STEPS} | {step.layer for step in STEPS} | {_family(step) for step in STEPS}
     unknown = [name for name in names if name not in known]
     if unknown:
         raise UnknownStepError(
             f"unknown step {', '.join(unknown)}; steps: {', '.join(s.name for s in STEPS)} "
-            "(or a layer: bronze, silver, gold)"
+            "(or a layer: bronze, silver, gold; or reference)"
         )
-    return [step for step in STEPS if step.name in names or step.layer in names]
+    return [step for step in STEPS if {step.name, step.layer, _family(step)} & set(names)]

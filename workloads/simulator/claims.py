@@ -74,7 +74,7 @@ def claim_frame(world: World, n: int, rng: np.random.Generator) -> Frame:
     if n and not len(active):
         raise WorldExhaustedError(
             f"no policy of the simulated world covers {world.config.start:%Y-%m-%d} plus {world.config.days} days: "
-            "its annual policies have run out (renewals are not simulated); start a new lab or a new world"
+            "every policy has lapsed; start a new lab or a new world"
         )
     frequency = np.array([CLAIMS_PER_POLICY_YEAR[PRODUCTS[p]] for p in policies.product[active]])
     policy = active[weighted_choice(frequency, n, rng)]
@@ -106,7 +106,7 @@ def claim_frame(world: World, n: int, rng: np.random.Generator) -> Frame:
         "status": np.minimum(status, len(STATUSES) - 1),
         "suspicious": suspicious,
         "prior_claims": rng.poisson(0.5, n) + suspicious,
-        "deductible": policies.table.column("deductible").to_numpy()[policy],
+        "deductible": policies.deductible[policy],
     }
     frame = take(frame, arrival_order(reported_us, rng, late_share=0.01))
     first = world.config.first_claim

@@ -23,7 +23,7 @@ from mdslab.workloads.simulator.catalog import (
     LANGUAGE_BY_COUNTRY,
     LAST_NAMES,
 )
-from mdslab.workloads.simulator.config import SimulationConfig
+from mdslab.workloads.simulator.config import SimulationConfig, WorldSpec
 from mdslab.workloads.simulator.encode import fixed_width_ids, string_column
 from mdslab.workloads.simulator.geo import CITIES, CURRENCY_CODES, CityTable
 from mdslab.workloads.simulator.sampling import BoolArray, FloatArray, IntArray, weighted_choice
@@ -60,13 +60,17 @@ class Merchants:
 
 @dataclass(frozen=True)
 class Policies:
+    """One row per policy *term* in ``table`` (a renewal is a new row: same ``policy_id``, the next
+    ``start_date``); the arrays are per policy, in ``policy_id`` order, and hold what no renewal changes."""
+
     table: pa.Table
     customer: IntArray
     product: IntArray  # index into PRODUCTS
-    start_day: IntArray  # days since 1970-01-01
-    end_day: IntArray
+    start_day: IntArray  # first term's first day, days since 1970-01-01
+    end_day: IntArray  # last day of cover, renewals included, as far as the run's window needs to know
     coverage_limit: FloatArray
-    active: BoolArray  # covers the whole simulated window plus the 30 days before it
+    deductible: FloatArray
+    active: BoolArray  # covered without a gap over the run's window plus the 30 days before it
 
 
 def epoch_day(day: date) -> int:
@@ -196,7 +200,17 @@ PRODUCT_TERMS: dict[Product, tuple[float, float, float, tuple[float, ...], tuple
 }
 
 
+RENEWAL_RATE = 0.9  # share of annual policies renewed at each anniversary (the rest lapse)
+PREMIUM_CHANGE = (0.03, 0.06)  # log-normal mean and sigma of a premium's change at renewal
+TERM_DAYS = 365
+
+
 def make_policies(config: SimulationConfig, customers: Customers, cities: CityTable) -> Policies:
+    """The world's policies, with every renewal term that has begun by the end of ``config``'s window.
+
+    The first terms depend on the world only; renewal ``k`` of every policy is drawn from a stream of
+    its own, so a later window adds rows (terms that have begun since) and never redraws one: the
+    policy administration system issues a renewal, it does not rewrite the expired term."""
     world = config.world
     rng = world.rng("policies")
     n = world.policies
@@ -218,24 +232,69 @@ def make_policies(config: SimulationConfig, customers: Customers, cities: CityTa
         coverage[rows] = np.array(limits, dtype=np.float64)[rng.integers(0, len(limits), len(rows))]
         deductible[rows] = np.array(deductibles, dtype=np.float64)[rng.integers(0, len(deductibles), len(rows))]
     home = customers.city[holder]
-    table = pa.table(
-        {
-            "policy_id": fixed_width_ids("P", np.arange(n), 7),
-            "customer_id": fixed_width_ids("C", holder, 7),
-            "product": string_column([PRODUCTS[p].value for p in product]),
-            "region": string_column([cities.regions[r] for r in cities.region[home]]),
-            "currency": string_column([CURRENCY_CODES[c].value for c in cities.currency[home]]),
-            "start_date": pa.array(start.astype(np.int32), type=pa.date32()),
-            "end_date": pa.array(end.astype(np.int32), type=pa.date32()),
-            "annual_premium": pa.array(premium),
-            "coverage_limit": pa.array(coverage),
-            "deductible": pa.array(deductible),
-        }
-    )
-    return Policies(table, holder, product, start, end, coverage, active_in(start, end, config))
+    first_terms = {
+        "policy_id": fixed_width_ids("P", np.arange(n), 7),
+        "customer_id": fixed_width_ids("C", holder, 7),
+        "product": string_column([PRODUCTS[p].value for p in product]),
+        "region": string_column([cities.regions[r] for r in cities.region[home]]),
+        "currency": string_column([CURRENCY_CODES[c].value for c in cities.currency[home]]),
+        "start_date": pa.array(start.astype(np.int32), type=pa.date32()),
+        "end_date": pa.array(end.astype(np.int32), type=pa.date32()),
+        "annual_premium": pa.array(premium),
+        "coverage_limit": pa.array(coverage),
+        "deductible": pa.array(deductible),
+    }
+    table = pa.table(first_terms)
+    window_end = epoch_day(config.start.date()) + config.days  # the day after the window, as active_in sees it
+    renewals, covered_to = _renewals(world, start, end, premium, ~is_life & ~lapsed, window_end)
+    if renewals:
+        table = pa.concat_tables([table, *(_renewal_rows(table, *renewal) for renewal in renewals)])
+    active = active_in(start, covered_to, config)
+    return Policies(table, holder, product, start, covered_to, coverage, deductible, active)
 
 
-def active_in(start: IntArray, end: IntArray, config: SimulationConfig) -> BoolArray:
+Renewal = tuple[IntArray, IntArray, FloatArray]  # (policy index, first day of the term, its premium)
+
+
+def _renewals(
+    world: WorldSpec, start: IntArray, end: IntArray, premium: FloatArray, renewable: BoolArray, until_day: int
+) -> tuple[list[Renewal], IntArray]:
+    """The renewal terms that begin on or before ``until_day``, and each policy's last day of cover.
+
+    Renewal ``k`` of every policy is drawn from stream ``policy-renewal-k`` whatever the window, so the
+    terms a later window adds never change an earlier one's."""
+    renewed, covered_to, current = renewable.copy(), end.copy(), premium.copy()
+    renewals: list[Renewal] = []
+    k = 1
+    while True:
+        term_start = start + k * TERM_DAYS
+        if not (renewed & (term_start <= until_day)).any():
+            return renewals, covered_to
+        rng = world.rng(f"policy-renewal-{k}")
+        stays, change = rng.random(len(start)) < RENEWAL_RATE, rng.lognormal(*PREMIUM_CHANGE, len(start))
+        renewed &= stays
+        current = np.minimum(np.round(current * change, 2), 1_000_000.0)
+        begun = np.flatnonzero(renewed & (term_start <= until_day))
+        covered_to[begun] = term_start[begun] + TERM_DAYS - 1
+        shown = begun[term_start[begun] < until_day]  # the table holds terms begun within the window
+        if len(shown):
+            renewals.append((shown, term_start[shown], current[shown]))
+        k += 1
+
+
+def _renewal_rows(first_terms: pa.Table, policy: IntArray, term_start: IntArray, premium: FloatArray) -> pa.Table:
+    """A renewal: the policy's first-term row with the new term's dates and premium."""
+    rows = first_terms.take(pa.array(policy))
+    for name, values in (
+        ("start_date", pa.array(term_start.astype(np.int32), type=pa.date32())),
+        ("end_date", pa.array((term_start + TERM_DAYS - 1).astype(np.int32), type=pa.date32())),
+        ("annual_premium", pa.array(premium)),
+    ):
+        rows = rows.set_column(rows.schema.get_field_index(name), name, values)
+    return rows
+
+
+def active_in(start: IntArray, covered_to: IntArray, config: SimulationConfig) -> BoolArray:
     """Policies covering the run's whole window and the 30 days before it (claims come from these)."""
     window_day = epoch_day(config.start.date())
-    return (start <= window_day - 31) & (end >= window_day + config.days)
+    return (start <= window_day - 31) & (covered_to >= window_day + config.days)

@@ -7,11 +7,14 @@ calls :func:`ensure_ray` first and gets the same, already-running Ray on later c
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
+import signal
 import sys
 import threading
+from collections.abc import Iterator
 
 import ray
 from ray._private import ray_constants
@@ -41,34 +44,53 @@ def ensure_ray(settings: ComputeSettings) -> None:
     with _lock:
         if ray.is_initialized():
             return
-        if settings.ray_address:
-            ray.init(
-                address=settings.ray_address,
-                logging_level=logging.WARNING,
-                log_to_driver=False,
-            )
-        else:
-            # Spark JVMs (the driver PySpark starts here, the executors and RayDP's master as Ray workers)
-            # bind what they listen on to SPARK_LOCAL_IP; Ray's servers bind to its node IP. Without both,
-            # ~20 sockets listened on every interface of the machine.
-            os.environ["SPARK_LOCAL_IP"] = settings.bind_address
-            _use_node_ip(settings.bind_address)
-            env_vars = {
-                **java_env(find_java_home(settings.java_home)),
-                "PYSPARK_PYTHON": sys.executable,
-                "SPARK_LOCAL_IP": settings.bind_address,
-            }
-            ray.init(
-                _node_ip_address=settings.bind_address,
-                _metrics_export_port=_metrics_port(settings.ray_metrics_port),
-                num_cpus=settings.local_ray_cpus,
-                object_store_memory=settings.ray_object_store_mb * 1024 * 1024,
-                include_dashboard=False,
-                logging_level=logging.WARNING,
-                log_to_driver=False,
-                runtime_env={"env_vars": env_vars},
-            )
+        with _callers_sigterm_kept():
+            _init(settings)
         _quiet_ray_data()
+
+
+@contextlib.contextmanager
+def _callers_sigterm_kept() -> Iterator[None]:
+    """``ray.init`` replaces the driver's SIGTERM handler with one that exits with status 15. A caller
+    that installed its own (``pipeline run --watch`` finishes its run and exits 0) keeps it."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if main and callable(previous):
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _init(settings: ComputeSettings) -> None:
+    """Start a local Ray or join the configured cluster (see :func:`ensure_ray`)."""
+    if settings.ray_address:
+        ray.init(
+            address=settings.ray_address,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+        )
+    else:
+        # Spark JVMs (the driver PySpark starts here, the executors and RayDP's master as Ray workers)
+        # bind what they listen on to SPARK_LOCAL_IP; Ray's servers bind to its node IP. Without both,
+        # ~20 sockets listened on every interface of the machine.
+        os.environ["SPARK_LOCAL_IP"] = settings.bind_address
+        _use_node_ip(settings.bind_address)
+        env_vars = {
+            **java_env(find_java_home(settings.java_home)),
+            "PYSPARK_PYTHON": sys.executable,
+            "SPARK_LOCAL_IP": settings.bind_address,
+        }
+        ray.init(
+            _node_ip_address=settings.bind_address,
+            _metrics_export_port=_metrics_port(settings.ray_metrics_port),
+            num_cpus=settings.local_ray_cpus,
+            object_store_memory=settings.ray_object_store_mb * 1024 * 1024,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+            runtime_env={"env_vars": env_vars},
+        )
 
 
 def _use_node_ip(address: str) -> None:
