@@ -4,6 +4,7 @@ pipeline killed in the middle of an increment heals on its next run."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -12,6 +13,7 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,6 +193,37 @@ def test_policy_terms_that_arrive_after_their_claims_rebuild_the_claims_in_full(
     incremental = _snapshot(lab.lake)
     run_pipeline(lab.settings, spark=spark_provider, force=True)
     _assert_equal(incremental, _snapshot(lab.lake), lab.lake)
+
+
+def test_a_claim_rejected_for_its_own_fields_does_not_rebuild_the_claims_when_its_policy_renews(
+    lab: Lab, spark_provider: Any
+) -> None:
+    """A planted bad date is rejected for its contract whatever the terms say: a renewal of its policy
+    must not cost a full rebuild (it did at 5M rows, every batch, when every earlier claim was checked)."""
+    pg = lab.settings.postgres
+    more = simulate(next_run(pg, transactions=2_000, seed=27).config)
+    terms = reference.read(pg, reference.REFERENCE_TABLES[2], lab.lake.spec("bronze.policies").schema)
+    issued = set(zip(terms.column("policy_id").to_pylist(), terms.column("start_date").to_pylist(), strict=True))
+    renewing = next(
+        row["policy_id"] for row in more.policies.to_pylist() if (row["policy_id"], row["start_date"]) not in issued
+    )
+    planted = set(more.defects.column("event_id").to_pylist())
+    claim = next(json.loads(r["payload"]) for r in more.claims.to_pylist() if r["event_id"] not in planted)
+    bad = claim | {"event_id": str(uuid.uuid4()), "policy_id": renewing, "incident_date": "last tuesday"}
+    land_events(
+        lab.lake,
+        "bronze.claims",
+        pa.table({"event_id": [bad["event_id"]], "payload": [json.dumps(bad)]}),
+        batch_id="bad-date",
+        source="simulator",
+        contract_version=Claim.CONTRACT_VERSION,
+    )
+    assert _modes(run_pipeline(lab.settings, spark=spark_provider))["silver_claims"] == "incremental"
+
+    _land(lab, more, batch_id_for(more.config))  # the renewal of its policy, and the window's events
+    renewed = run_pipeline(lab.settings, spark=spark_provider)
+    assert _modes(renewed)["reference_policies"] == "full" and lab.lake.row_count("bronze.policies") > len(terms)
+    assert _modes(renewed)["silver_claims"] == _modes(renewed)["gold_claims_features"] == "incremental"
 
 
 def _outside_a_term(lake: Lakehouse) -> int:

@@ -52,6 +52,7 @@ from mdslab.workloads.pipeline.framework import (
     Versions,
 )
 from mdslab.workloads.pipeline.plan import SqlPlan
+from mdslab.workloads.pipeline.silver_sql import CONFORMANCE_CODES
 
 SilverPlanFactory = Callable[..., SqlPlan]
 Scope = Callable[[PipelineContext, Versions, Versions], pc.Expression]
@@ -163,22 +164,29 @@ WHERE ak.latest IS NULL OR ak.added_from <= ak.latest OR c.incident_date >= ak.a
 """
 
 
-def claims_in_bronze(table: str) -> EarlierClaims:
-    """Every claim event ``table`` held at the base version, read from its payload (valid or not)."""
+def claims_judged_by_terms(silver: str, quarantine: str) -> EarlierClaims:
+    """The claims silver built whose outcome depends on a policy term: its valid claims and the valid first
+    copies it quarantined for conformance (as last built: the outputs' latest versions). A claim rejected
+    for its contract or as a later copy is rejected for that whatever the terms say (silver_sql's routing),
+    so a planted bad date never forces a rebuild."""
 
     def earlier(ctx: PipelineContext, base: Versions) -> pa.Table:
-        raw = ctx.lake.read_table(table, version=int(base[table]), columns=["payload"])
+        valid = ctx.lake.read_table(silver, columns=["policy_id", "incident_date"])
+        rejected = ctx.lake.read_table(quarantine, columns=["payload", "reason_codes"])
         con = duckdb.connect()
         try:
-            con.register("raw", raw)
-            return con.sql(
-                "SELECT policy_id, TRY_CAST(incident_raw AS DATE) AS incident_date, incident_raw FROM (SELECT "
-                "CASE WHEN ok THEN json_extract_string(payload, '$.policy_id') END AS policy_id, "
-                "CASE WHEN ok THEN json_extract_string(payload, '$.incident_date') END AS incident_raw "
-                "FROM (SELECT payload, json_valid(payload) AS ok FROM raw)) WHERE policy_id IS NOT NULL"
+            con.register("rejected", rejected)
+            codes = ", ".join(f"'{code}'" for code in CONFORMANCE_CODES)
+            conformance = con.sql(
+                "SELECT json_extract_string(payload, '$.policy_id') AS policy_id, "
+                "TRY_CAST(json_extract_string(payload, '$.incident_date') AS DATE) AS incident_date, "
+                "json_extract_string(payload, '$.incident_date') AS incident_raw "
+                f"FROM rejected WHERE reason_codes[1] IN ({codes})"
             ).to_arrow_table()
         finally:
             con.close()
+        valid = valid.append_column("incident_raw", pa.nulls(valid.num_rows, pa.string()))
+        return pa.concat_tables([valid, conformance.cast(valid.schema)])
 
     return earlier
 

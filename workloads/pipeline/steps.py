@@ -17,8 +17,8 @@ from mdslab.workloads.pipeline.gold_sql import (
     fraud_features_plan,
 )
 from mdslab.workloads.pipeline.incremental import (
-    claims_in_bronze,
     claims_in_silver,
+    claims_judged_by_terms,
     fraud_features_increment,
     gold_increment,
     new_values,
@@ -77,7 +77,11 @@ STEPS: tuple[Step, ...] = (
         "silver",
         silver_claims_plan,
         "Parse, type, deduplicate and conform claims against policies; quarantine the rest.",
-        silver_increment(silver_claims_plan, "bronze.claims", policy_terms_guard(claims_in_bronze("bronze.claims"))),
+        silver_increment(
+            silver_claims_plan,
+            "bronze.claims",
+            policy_terms_guard(claims_judged_by_terms("silver.claims", "silver.quarantine_claims")),
+        ),
     ),
     spark_step(
         "gold_daily_spend",
