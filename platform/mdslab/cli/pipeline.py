@@ -378,7 +378,7 @@ def demo(
     print_table(table_rows(report.tables), drop_first=TABLE_ROWS_OPTIONAL)
     for name, reasons in report.quarantine_reasons.items():
         detail = ", ".join(f"{code} {count:,}" for code, count in reasons.items())
-        console.print(f"{name}: {sum(reasons.values()):,} rows ({detail or 'none'})")
+        console.print(f"{name}: {sum(reasons.values()):,} reasons ({detail or 'none'}; a row can have several)")
     seconds, sent = summary["seconds"], summary["sent"]
     if sent["skipped"]:
         console.print("events: this simulation was sent before; not sent again", style="dim")
