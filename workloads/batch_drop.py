@@ -31,10 +31,7 @@ def batch_id_for(config: SimulationConfig) -> str:
 
 def drop_batch(settings: Settings, lake: Lakehouse, data: SimulatedData) -> DropReport:
     batch_id = batch_id_for(data.config)
-    changed = reference.upsert(
-        settings.postgres,
-        {"customers": data.customers, "merchants": data.merchants, "policies": data.policies},
-    )
+    changed = reference.upsert(settings.postgres, data.reference_tables())
     landed = [
         land_events(
             lake,

@@ -56,8 +56,7 @@ def _land(
     labels when the whole run is landed; the run's reference data first (its policy renewals), as the
     simulator's feed does, unless ``with_reference`` is False (events that arrive before their master data)."""
     if with_reference:
-        tables = {"customers": data.customers, "merchants": data.merchants, "policies": data.policies}
-        reference.upsert(lab.settings.postgres, tables)
+        reference.upsert(lab.settings.postgres, data.reference_tables())
     for table, events, contract in (
         ("bronze.transactions", data.transactions, Transaction),
         ("bronze.claims", data.claims, Claim),
@@ -85,6 +84,15 @@ def _land_copies(lab: Lab, transactions: pa.Table, batch: str) -> None:
         source="simulator",
         contract_version=Transaction.CONTRACT_VERSION,
     )
+
+
+def _settle(lab: Lab, data: SimulatedData, spark_provider: Any) -> None:
+    """The world as ``data`` was simulated, built: undoes what earlier tests changed (a customer moved,
+    renewals held back), whatever order they ran in. What they force is rebuilt here (rightly in full),
+    so the test that follows sees only its own window's renewals."""
+    issued_before = data.policies.filter(pc.field("start_date") < data.config.start.date())
+    reference.upsert(lab.settings.postgres, {**data.reference_tables(), "policies": issued_before})
+    run_pipeline(lab.settings, spark=spark_provider)
 
 
 def _snapshot(lake: Lakehouse) -> dict[str, pa.Table]:
@@ -121,6 +129,7 @@ def test_increments_equal_a_full_refresh(lab: Lab, spark_provider: Any) -> None:
 
     # a continuation, its later half first: the second batch then holds events *earlier* than the first
     later = simulate(next_run(pg, transactions=3_000, seed=22).config)
+    _settle(lab, later, spark_provider)
     visible = {table: lab.lake.row_count(table) for table in ("silver.transactions", "silver.claims")}
     terms = lab.lake.row_count("bronze.policies")
     _land(lab, later, "later-second-half", part=(0.5, 1.0))
@@ -203,11 +212,7 @@ def test_a_claim_rejected_for_its_own_fields_does_not_rebuild_the_claims_when_it
     must not cost a full rebuild (it did at 5M rows, every batch, when every earlier claim was checked)."""
     pg = lab.settings.postgres
     more = simulate(next_run(pg, transactions=2_000, seed=27).config)
-    # the world as simulated, with the renewals of earlier windows that earlier tests held back or changed:
-    # what they force is rebuilt here (rightly in full), so what follows sees only this window's renewals
-    issued_before = more.policies.filter(pc.field("start_date") < more.config.start.date())
-    reference.upsert(pg, {"customers": more.customers, "merchants": more.merchants, "policies": issued_before})
-    run_pipeline(lab.settings, spark=spark_provider)
+    _settle(lab, more, spark_provider)
     terms = reference.read(pg, reference.REFERENCE_TABLES[2], lab.lake.spec("bronze.policies").schema)
     issued = set(zip(terms.column("policy_id").to_pylist(), terms.column("start_date").to_pylist(), strict=True))
     renewing = next(
@@ -289,9 +294,8 @@ def test_watch_builds_what_arrives_and_stops_on_sigterm(lab: Lab, spark_provider
     and published; a customer change is rebuilt in full on Spark; SIGTERM ends it cleanly (exit 0, also
     once Ray, which replaces the driver's SIGTERM handler with an exit 15, has started)."""
     more = simulate(next_run(lab.settings.postgres, transactions=1_500, seed=41).config)
-    tables = {"customers": more.customers, "merchants": more.merchants, "policies": more.policies}
-    reference.upsert(lab.settings.postgres, tables)  # the world as simulated, whatever an earlier test changed
-    run_pipeline(lab.settings, spark=spark_provider)  # whatever an earlier test left unbuilt
+    reference.upsert(lab.settings.postgres, more.reference_tables())  # the world as simulated, renewals too
+    run_pipeline(lab.settings, spark=spark_provider)  # whatever an earlier test changed or left unbuilt
     env = {**os.environ, **lab.settings.environment(), "COLUMNS": "400"}
     watch = subprocess.Popen(
         [str(Path(sys.executable).parent / "mdslab"), "pipeline", "run", "--watch", "--interval", "1"],

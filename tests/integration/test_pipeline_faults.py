@@ -50,7 +50,7 @@ def _built_lab(services: Settings, spark_provider: Any, prefix: str, seed: int) 
     lake = lakehouse(settings)
     pg = settings.postgres
     first = simulate(next_run(pg, transactions=3_000, seed=seed).config)
-    reference.upsert(pg, {"customers": first.customers, "merchants": first.merchants, "policies": first.policies})
+    reference.upsert(pg, first.reference_tables())
     _land(lake, first)
     assert run_pipeline(settings, spark=spark_provider).published
     _land(lake, simulate(next_run(pg, transactions=4_000, seed=seed + 1).config))

@@ -51,9 +51,7 @@ def feed_simulation(
     simulation that was fed before is not sent again (what makes re-running the demo cheap)."""
     batch_id = batch_id_for(data.config)
     skip = not resend and already_fed(lake, data)
-    changed = reference.upsert(
-        settings.postgres, {"customers": data.customers, "merchants": data.merchants, "policies": data.policies}
-    )
+    changed = reference.upsert(settings.postgres, data.reference_tables())
     sent = None
     if not skip:
         sent = send_events(

@@ -46,6 +46,11 @@ class SimulatedData:
     fraud_labels: pa.Table
     defects: pa.Table
 
+    def reference_tables(self) -> dict[str, pa.Table]:
+        """The master data as the source system holds it after this run (by reference table name):
+        what a feed upserts before the events that name it."""
+        return {"customers": self.customers, "merchants": self.merchants, "policies": self.policies}
+
 
 def simulate(config: SimulationConfig) -> SimulatedData:
     """Simulate ``config.days`` days of card transactions and insurance claims.
