@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 
 import pyarrow as pa
@@ -101,6 +102,29 @@ def test_info_lists_version_rows_and_last_operation(lake: Lakehouse) -> None:
     assert (info.version, info.rows, info.last_operation) == (1, 3, "WRITE")
     with pytest.raises(TableMissingError, match="run the step that builds it"):
         lake.read_table("gold.daily_spend")
+
+
+def test_snapshots_kept_open_for_a_run_still_see_every_new_commit(lake: Lakehouse) -> None:
+    """Inside ``reusing_snapshots`` a table is opened once, and its latest state still follows commits
+    made through it and by another writer (here a second lake object, as a stream consumer would be)."""
+    other_writer = Lakehouse(lake.registry, lake.lake, lake.storage_options)
+    lake.write_table("silver.things", rows(["a"]))
+    with lake.reusing_snapshots():
+        opened = lake.delta("silver.things")
+        assert lake.delta("silver.things") is opened
+        lake.write_table("silver.things", rows(["b"]))
+        other_writer.write_table("silver.things", rows(["c"]))
+        assert sorted(lake.read_table("silver.things").column("id").to_pylist()) == ["a", "b", "c"]
+        assert lake.version("silver.things") == 3 and lake.row_count("silver.things", version=1) == 1
+        assert lake.delta("silver.things", version=1) is lake.delta("silver.things", version=1)
+        in_another_thread: list[object] = []
+        thread = threading.Thread(target=lambda: in_another_thread.append(lake.delta("silver.things")))
+        thread.start()
+        thread.join()
+        assert in_another_thread[0] is not opened  # threads never share an open table
+        created = lake.ensure_table("gold.daily_spend")
+        assert lake.exists("gold.daily_spend") and lake.delta("gold.daily_spend") is created
+    assert lake.delta("silver.things") is not lake.delta("silver.things")  # nothing kept after the block
 
 
 def test_landing_a_batch_twice_lands_it_once(lake: Lakehouse) -> None:

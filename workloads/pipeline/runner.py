@@ -107,12 +107,14 @@ def run_pipeline(
     raised, so the caller shows the steps and the reason. Orchestrators pass ``publish=False`` and run
     the gate as a task of its own. One run at a time per lake (:func:`lake_writer`)."""
     selected = select_steps(steps)  # a typo is refused before anything connects
-    with lake_writer(settings):
-        return _run(settings, selected, force, spark, on_step, publish, max_quarantine_share)
+    lake = lakehouse(settings)
+    with lake_writer(settings), lake.reusing_snapshots():  # one writer, one thread: each table opened once
+        return _run(settings, lake, selected, force, spark, on_step, publish, max_quarantine_share)
 
 
 def _run(
     settings: Settings,
+    lake: Lakehouse,
     selected: list[Step],
     force: bool,
     spark: SparkProvider | None,
@@ -122,7 +124,7 @@ def _run(
 ) -> PipelineReport:
     started = time.perf_counter()
     provider = spark or SparkProvider(settings)
-    ctx = PipelineContext(settings, lakehouse(settings), provider)
+    ctx = PipelineContext(settings, lake, provider)
     waited_before = provider.waited_s
     results = []
     try:

@@ -8,7 +8,9 @@ commit: pipeline steps stamp their input versions there, and the stream consumer
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -90,6 +92,8 @@ class Lakehouse:
         self.registry = registry
         self.lake = lake
         self.storage_options = storage_options
+        self._kept: dict[tuple[str, int | None], DeltaTable] = {}  # see reusing_snapshots
+        self._keeping_thread: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, registry: TableRegistry) -> Lakehouse:
@@ -101,17 +105,49 @@ class Lakehouse:
     def uri(self, name: str) -> str:
         return self.spec(name).uri(self.lake)
 
-    def delta(self, name: str, *, version: int | None = None) -> DeltaTable:
+    @contextmanager
+    def reusing_snapshots(self) -> Iterator[None]:
+        """Within the block, tables this thread opens stay open: the latest state of a table catches up
+        from its open copy, and a version once opened is kept (a snapshot never changes).
+
+        Why: opening a table replays its log from the last checkpoint, 25-65 ms per open on S3 here,
+        and one pipeline run opens its tables ~120 times (3.5 s of a 15 s increment on a 5M-row lake,
+        measured); an open table catches up with one listing of its log (2-3 ms). For one writer's run
+        only: a table deleted and created again inside the block would not be noticed."""
+        if self._keeping_thread is not None:
+            yield
+            return
+        self._keeping_thread = threading.get_ident()
         try:
-            return DeltaTable(self.uri(name), version=version, storage_options=self.storage_options)
+            yield
+        finally:
+            self._keeping_thread = None
+            self._kept.clear()
+
+    def _keeping(self) -> bool:
+        return self._keeping_thread == threading.get_ident()
+
+    def delta(self, name: str, *, version: int | None = None) -> DeltaTable:
+        kept = self._kept.get((name, version)) if self._keeping() else None
+        try:
+            if kept is not None:
+                if version is None:
+                    kept.update_incremental()
+                return kept
+            table = DeltaTable(self.uri(name), version=version, storage_options=self.storage_options)
         except TableNotFoundError:
             raise TableMissingError(
                 f"table {name} does not exist yet at {self.uri(name)}: run the step that builds it"
             ) from None
         except OSError as exc:
             raise self._storage_error(name, exc) from None
+        if self._keeping():
+            self._kept[(name, version)] = table
+        return table
 
     def exists(self, name: str) -> bool:
+        if self._keeping() and (name, None) in self._kept:
+            return True
         try:
             return bool(DeltaTable.is_deltatable(self.uri(name), storage_options=self.storage_options))
         except OSError as exc:
@@ -212,7 +248,7 @@ class Lakehouse:
         if self.exists(name):
             return self.delta(name)
         spec = self.spec(name)
-        return DeltaTable.create(
+        table = DeltaTable.create(
             self.uri(name),
             spec.schema,
             mode="ignore",
@@ -222,6 +258,9 @@ class Lakehouse:
             configuration=TABLE_CONFIGURATION,
             storage_options=self.storage_options,
         )
+        if self._keeping():
+            self._kept[(name, None)] = table
+        return table
 
     def write_table(
         self,
