@@ -64,7 +64,26 @@ def _build(settings: Settings, spark: SparkProvider, label: str, rows: int, *, f
     return Build(label, rows, time.perf_counter() - started, report)
 
 
-def run(base: Settings, *, rows: int, batches: int, batch_rows: int, seed: int, say: Any = print) -> dict[str, Any]:
+def _drop(lab: Settings) -> list[str]:
+    """Delete a lab's buckets and database (a 5M-row lake is several GB; five runs filled 14 GB here)."""
+    problems = objectstore.remove_buckets(objectstore.s3_client(lab.s3), [lab.lake.raw_bucket, lab.lake.curated_bucket])
+    try:
+        database.drop_database(lab.postgres, lab.postgres.database)
+    except Exception as exc:
+        problems.append(f"database {lab.postgres.database}: {exc}")
+    return problems
+
+
+def run(
+    base: Settings,
+    *,
+    rows: int,
+    batches: int,
+    batch_rows: int,
+    seed: int,
+    say: Any = print,
+    keep_lakes: bool = False,
+) -> dict[str, Any]:
     tag = f"bench-inc-{uuid.uuid4().hex[:8]}"
     big, small = _lab(base, tag), _lab(base, f"{tag}-scratch")
     spark = SparkProvider(base)
@@ -87,8 +106,11 @@ def run(base: Settings, *, rows: int, batches: int, batch_rows: int, seed: int, 
         scratch = _build(small, spark, "from scratch", batch_rows)
     finally:
         spark.close()
+        if not keep_lakes:
+            for problem in _drop(big) + _drop(small):
+                say(f"could not clean up: {problem}")
     return {
-        "lake": tag,
+        "lake": tag if keep_lakes else f"{tag} (deleted; --keep-lakes keeps it)",
         "first_build": first.as_dict(),
         "increments": [
             {

@@ -105,8 +105,6 @@ def wait_until_ready(api: Service, url: str, timeout_s: float = 60.0) -> None:
 
 def cleanup(settings: Settings, topics: list[str], tag: str) -> list[str]:
     """Delete the run's topics and buckets; returns what could not be deleted."""
-    from minio.deleteobjects import DeleteObject
-
     problems = []
     admin = eventbus.admin_client(settings.kafka)
     try:
@@ -117,17 +115,5 @@ def cleanup(settings: Settings, topics: list[str], tag: str) -> list[str]:
                 problems.append(f"topic {name}: {exc}")
     except Exception as exc:
         problems.append(f"topics: {exc}")
-    client = objectstore.s3_client(settings.s3)
-    for bucket in (settings.lake.raw_bucket, settings.lake.curated_bucket):
-        if not bucket.startswith(tag):  # never anything but this run's own buckets
-            continue
-        try:
-            names = [obj.object_name for obj in client.list_objects(bucket, recursive=True) if obj.object_name]
-            errors = list(client.remove_objects(bucket, [DeleteObject(name) for name in names]))
-            if errors:
-                problems.append(f"bucket {bucket}: {len(errors)} objects not deleted")
-            else:
-                client.remove_bucket(bucket)
-        except Exception as exc:
-            problems.append(f"bucket {bucket}: {exc}")
-    return problems
+    own = [b for b in (settings.lake.raw_bucket, settings.lake.curated_bucket) if b.startswith(tag)]  # never others'
+    return problems + objectstore.remove_buckets(objectstore.s3_client(settings.s3), own)

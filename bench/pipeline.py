@@ -471,6 +471,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--batches", type=int, default=10, help="With --incremental: batches (default 10).")
     parser.add_argument("--batch-rows", type=int, default=50_000, help="With --incremental: rows per batch (50000).")
+    parser.add_argument(
+        "--keep-lakes",
+        action="store_true",
+        help="With --incremental: keep the benchmark's lakes (buckets and database) instead of deleting them.",
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1 or any(rows < 1_000 for rows in args.rows):
         parser.error("--repeat must be >= 1 and every --rows >= 1000")
@@ -609,6 +614,7 @@ def incremental_main(args: argparse.Namespace, settings: Settings, started_at: d
             batch_rows=args.batch_rows,
             seed=args.seed,
             say=status.update,
+            keep_lakes=args.keep_lakes,
         )
     report = {
         "benchmark": "pipeline-incremental",

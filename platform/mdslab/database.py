@@ -63,6 +63,13 @@ def ensure_database(pg: PostgresSettings, name: str, *, extensions: tuple[str, .
     return not exists
 
 
+def drop_database(pg: PostgresSettings, name: str) -> None:
+    """Drop database ``name`` if it exists, closing its connections (a benchmark's or a test's own)."""
+    with connect(pg, database="postgres") as conn:
+        conn.autocommit = True
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 def _lock_key(name: str) -> tuple[int, int]:
     """A lock name as the two 31-bit halves PostgreSQL's two-key advisory locks take (and pg_locks shows)."""
     digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")

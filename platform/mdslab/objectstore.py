@@ -42,6 +42,29 @@ def ensure_buckets(client: Minio, names: list[str]) -> list[str]:
     return created
 
 
+def remove_buckets(client: Minio, names: list[str]) -> list[str]:
+    """Delete the buckets and everything in them (a benchmark's or a test's own lake); returns one line
+    per bucket that could not be deleted, and why."""
+    from minio.deleteobjects import DeleteObject
+
+    problems = []
+    for bucket in names:
+        try:
+            if not client.bucket_exists(bucket):
+                continue
+            objects = (
+                DeleteObject(o.object_name) for o in client.list_objects(bucket, recursive=True) if o.object_name
+            )
+            errors = list(client.remove_objects(bucket, objects))
+            if errors:
+                problems.append(f"bucket {bucket}: {len(errors)} objects not deleted")
+            else:
+                client.remove_bucket(bucket)
+        except Exception as exc:
+            problems.append(f"bucket {bucket}: {exc}")
+    return problems
+
+
 def unreachable(exc: urllib3.exceptions.HTTPError) -> ServiceUnavailableError:
     """One line for an S3 server that did not answer (urllib3's own text is a nested repr)."""
     pool = getattr(exc, "pool", None)
