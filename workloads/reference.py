@@ -42,6 +42,11 @@ class ReferenceTable:
         return [rule.name for rule in field_rules(self.model)]
 
 
+def source_name(table: ReferenceTable) -> str:
+    """How a pipeline run records this table among its inputs (e.g. ``postgres:reference.customers``)."""
+    return f"postgres:{SCHEMA}.{table.name}"
+
+
 REFERENCE_TABLES = (
     ReferenceTable("customers", Customer, ("customer_id",)),
     ReferenceTable("merchants", Merchant, ("merchant_id",)),

@@ -418,11 +418,26 @@ def _gold() -> list[TableSpec]:
 UNAUDITED_GOLD = frozenset({"gold.fraud_scores"})
 
 
-def _audited(spec: TableSpec) -> TableSpec:
-    """Silver and gold pipeline outputs are published by the quality gate (write-audit-publish)."""
+#: The team that maintains each domain's tables (the rest: the data platform team).
+OWNERS = {
+    "bronze.customers": "customer-data",
+    "bronze.merchants": "payments",
+    "bronze.policies": "claims",
+    "bronze.fraud_labels": "fraud-analytics",
+    "gold.daily_spend": "payments",
+    "gold.fraud_features": "fraud-analytics",
+    "gold.fraud_scores": "fraud-analytics",
+    "gold.claims_monthly": "claims",
+    "gold.claims_features": "claims",
+}
+
+
+def _governed(spec: TableSpec) -> TableSpec:
+    """Silver and gold pipeline outputs are published by the quality gate (write-audit-publish); each
+    table has its owner."""
     audited = spec.layer is not Layer.BRONZE and spec.name not in UNAUDITED_GOLD
-    return dataclasses.replace(spec, audited=audited)
+    return dataclasses.replace(spec, audited=audited, owner=OWNERS.get(spec.name, spec.owner))
 
 
 def build_registry() -> TableRegistry:
-    return TableRegistry([_audited(spec) for spec in (*_bronze(), *_silver(), *_gold())])
+    return TableRegistry([_governed(spec) for spec in (*_bronze(), *_silver(), *_gold())])

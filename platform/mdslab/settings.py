@@ -284,6 +284,41 @@ class OrchestrationSettings(BaseModel):
     )
 
 
+class LineageTransport(StrEnum):
+    STORE = "store"
+    HTTP = "http"
+    FILE = "file"
+    CONSOLE = "console"
+    OFF = "off"
+
+
+class LineageSettings(BaseModel):
+    """Where the jobs' OpenLineage run events go (see mdslab.workloads.lineage)."""
+
+    transport: LineageTransport = Field(
+        default=LineageTransport.STORE,
+        description="store: the lab's own lineage store in PostgreSQL (what `mdslab lineage` reads); http: "
+        "any OpenLineage consumer at MDSLAB_LINEAGE__URL (Marquez, OpenMetadata); file: JSON lines in "
+        "MDSLAB_LINEAGE__FILE; console: the log; off: nothing.",
+    )
+    url: str = Field(
+        default="", description="The consumer's base URL for transport=http (events POSTed to <url>/api/v1/lineage)."
+    )
+    api_key: SecretStr = Field(default=SecretStr(""), description="Bearer token for transport=http, if it needs one.")
+    file: Path | None = Field(default=None, description="JSON-lines file for transport=file (default: state dir).")
+    namespace: str = Field(default="mdslab", description="The OpenLineage namespace of the lab's jobs.")
+    timeout_s: float = Field(default=2.0, gt=0, description="How long one delivery may take before it is spooled.")
+
+    @model_validator(mode="after")
+    def _http_needs_a_url(self) -> LineageSettings:
+        if self.transport is LineageTransport.HTTP and not self.url:
+            raise ValueError(
+                "MDSLAB_LINEAGE__TRANSPORT=http needs MDSLAB_LINEAGE__URL (the consumer's base URL, e.g. "
+                "http://127.0.0.1:5000 for Marquez)"
+            )
+        return self
+
+
 class EmbeddedSettings(BaseModel):
     """Knobs of the embedded-service supervisor (profile ``embedded``)."""
 
@@ -331,6 +366,7 @@ class Settings(BaseSettings):
     ml: MlSettings = Field(default_factory=MlSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
+    lineage: LineageSettings = Field(default_factory=LineageSettings)
 
     @field_validator("state_dir")
     @classmethod

@@ -155,3 +155,12 @@ def test_the_bind_address_must_be_an_ip_address(monkeypatch: pytest.MonkeyPatch)
         load_settings()
     monkeypatch.setenv("MDSLAB_COMPUTE__BIND_ADDRESS", "10.0.0.5")
     assert load_settings().compute.bind_address == "10.0.0.5"
+
+
+def test_lineage_over_http_without_a_url_is_one_line_naming_both_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MDSLAB_LINEAGE__TRANSPORT", "http")
+    with pytest.raises(InvalidSettingError, match="MDSLAB_LINEAGE__TRANSPORT=http needs MDSLAB_LINEAGE__URL"):
+        load_settings()
+    monkeypatch.setenv("MDSLAB_LINEAGE__TRANSPORT", "kafka")
+    with pytest.raises(InvalidSettingError, match="MDSLAB_LINEAGE__TRANSPORT=kafka"):
+        load_settings()

@@ -279,8 +279,11 @@ def _to_arrow(ctx: PipelineContext, data: Any) -> pa.Table | pa.RecordBatchReade
     return spark_to_arrow(data)
 
 
-def run_step(ctx: PipelineContext, step: Step, *, force: bool = False) -> StepResult:
-    """Build the step's outputs unless they already record the current input versions."""
+def run_step(
+    ctx: PipelineContext, step: Step, *, force: bool = False, on_build: Callable[[Versions], None] | None = None
+) -> StepResult:
+    """Build the step's outputs unless they already record the current input versions (``on_build``:
+    told the input versions when it does build, before it starts)."""
     started = time.perf_counter()
     versions = current_input_versions(ctx, step)
     recorded = [recorded_inputs(ctx, step, output) for output in step.outputs]
@@ -288,6 +291,8 @@ def run_step(ctx: PipelineContext, step: Step, *, force: bool = False) -> StepRe
         outputs = {name: ctx.lake.version(name) or 0 for name in step.outputs}
         rows = {name: ctx.lake.info(name).rows for name in step.outputs}
         return StepResult(step.name, "up_to_date", versions, outputs, 0, rows, time.perf_counter() - started)
+    if on_build is not None:
+        on_build(versions)
     read_before, build_started = ctx.lake_to_spark_s, time.perf_counter()
     base = None if force else _incremental_base(step, recorded, versions)
     built: StepOutput | None = None

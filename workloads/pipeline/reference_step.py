@@ -51,7 +51,7 @@ def reference_step(table: reference.ReferenceTable) -> Step:
     name = f"bronze.{table.name}"
 
     def versions(ctx: PipelineContext) -> Versions:
-        return {f"postgres:{reference.SCHEMA}.{table.name}": reference.fingerprint(_snapshot(ctx, table))}
+        return {reference.source_name(table): reference.fingerprint(_snapshot(ctx, table))}
 
     def build(ctx: PipelineContext, _versions: Versions) -> StepOutput:
         snapshot = _snapshot(ctx, table)

@@ -3,6 +3,7 @@ audit what was built and publish it (write-audit-publish, :mod:`mdslab.workloads
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -13,6 +14,9 @@ from mdslab import database
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
 from mdslab.workloads.freshness import visible_waits
+from mdslab.workloads.lineage.delivery import lineage_emitter
+from mdslab.workloads.lineage.events import JobRun, RunRef
+from mdslab.workloads.lineage.pipeline_runs import GATE_JOB, PipelineLineage, emit_gate
 from mdslab.workloads.pipeline import runlog
 from mdslab.workloads.pipeline.framework import PipelineContext, SparkProvider, Step, StepResult, run_step
 from mdslab.workloads.pipeline.steps import STEPS, select_steps
@@ -70,18 +74,25 @@ def lake_writer(settings: Settings, what: str = "mdslab pipeline run") -> Abstra
 
 
 def audit_lake(
-    settings: Settings, *, run_id: str, what: str, max_quarantine_share: float, publish: bool = True
+    settings: Settings,
+    *,
+    run_id: str,
+    what: str,
+    max_quarantine_share: float,
+    publish: bool = True,
+    lineage_parent: RunRef | None = None,
 ) -> QualityReport:
     """The quality gate on its own (not after a run's steps), under the lake's one-writer lock: it
-    publishes, which must not happen while a run is writing."""
+    publishes, which must not happen while a run is writing. Reported as an OpenLineage run of its own
+    (under ``lineage_parent``, the orchestrator's task run)."""
+    lake = lakehouse(settings)
     with lake_writer(settings, what):
-        return audit(
-            lakehouse(settings),
-            settings.postgres,
-            run_id=run_id,
-            max_quarantine_share=max_quarantine_share,
-            publish=publish,
+        report = audit(
+            lake, settings.postgres, run_id=run_id, max_quarantine_share=max_quarantine_share, publish=publish
         )
+    gate_run = JobRun(settings.lineage.namespace, GATE_JOB, lineage_parent)
+    emit_gate(lineage_emitter(settings), lake, report, gate_run)
+    return report
 
 
 def _unpublished(lake: Lakehouse, tables: list[str]) -> list[str]:
@@ -99,17 +110,32 @@ def run_pipeline(
     on_step: Progress = lambda _name, _index, _total: None,
     publish: bool = True,
     max_quarantine_share: float = 0.05,
+    lineage_parent: RunRef | None = None,
 ) -> PipelineReport:
     """Run the selected steps (all by default); up-to-date steps cost a metadata read each.
 
     With ``publish`` the gold tables of the selected steps are then audited and, when every check
     passed, published with the silver they were built from; a failed gate is reported (``gate``), not
     raised, so the caller shows the steps and the reason. Orchestrators pass ``publish=False`` and run
-    the gate as a task of its own. One run at a time per lake (:func:`lake_writer`)."""
+    the gate as a task of its own, and their task or flow run as ``lineage_parent`` (the OpenLineage
+    run this pipeline run belongs to). One run at a time per lake (:func:`lake_writer`)."""
     selected = select_steps(steps)  # a typo is refused before anything connects
     lake = lakehouse(settings)
-    with lake_writer(settings), lake.reusing_snapshots():  # one writer, one thread: each table opened once
-        return _run(settings, lake, selected, force, spark, on_step, publish, max_quarantine_share)
+    lineage = PipelineLineage(
+        lineage_emitter(settings),
+        lake,
+        settings.postgres,
+        namespace=settings.lineage.namespace,
+        parent=lineage_parent,
+    )
+    try:
+        with lake_writer(settings), lake.reusing_snapshots():  # one writer, one thread: each table opened once
+            report = _run(settings, lake, selected, force, spark, on_step, publish, max_quarantine_share, lineage)
+    except BaseException as exc:
+        lineage.finished(exc)
+        raise
+    lineage.finished()
+    return report
 
 
 def _run(
@@ -121,6 +147,7 @@ def _run(
     on_step: Progress,
     publish: bool,
     max_quarantine_share: float,
+    lineage: PipelineLineage,
 ) -> PipelineReport:
     started = time.perf_counter()
     provider = spark or SparkProvider(settings)
@@ -132,10 +159,12 @@ def _run(
             on_step(step.name, index, len(selected))
             step_started = time.perf_counter()
             try:
-                result = run_step(ctx, step, force=force)
+                result = run_step(ctx, step, force=force, on_build=functools.partial(lineage.step_started, step))
             except Exception as exc:
+                lineage.step_failed(step, exc)
                 runlog.record_failure(settings.postgres, step.name, step.layer, time.perf_counter() - step_started, exc)
                 raise
+            lineage.step_finished(step, result)
             runlog.record_result(settings.postgres, step.layer, result)
             results.append(result)
     finally:
@@ -149,6 +178,7 @@ def _run(
         gate = audit(
             ctx.lake, settings.postgres, run_id=ctx.run_id, max_quarantine_share=max_quarantine_share, tables=gold
         )
+        lineage.gate(gate)
         if gate.passed:
             waits = visible_waits(ctx.lake, before, gate.audited, datetime.now(UTC))
     seconds = time.perf_counter() - started

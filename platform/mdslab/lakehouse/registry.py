@@ -49,6 +49,7 @@ class TableSpec:
     key: tuple[str, ...] = ()
     column_docs: dict[str, str] = field(default_factory=dict)
     audited: bool = False
+    owner: str = "data-platform"  # the team that maintains it (catalog and lineage ownership)
 
     def __post_init__(self) -> None:
         if not self.name.startswith(f"{self.layer}."):

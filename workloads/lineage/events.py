@@ -1,0 +1,149 @@
+"""OpenLineage run events, built with openlineage-python's typed ``event_v2`` / ``facet_v2`` classes.
+
+A run is reported by a START and then a COMPLETE or a FAIL sharing one run id; a run started by another
+(a pipeline step by its pipeline run, a pipeline run by an Airflow task or a Prefect flow run) names
+it in the ``parent`` facet, and the root of the chain in ``parent.root``.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+
+import pyarrow as pa
+from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+from openlineage.client.facet_v2 import (
+    JobFacet,
+    RunFacet,
+    column_lineage_dataset,
+    dataset_version_dataset,
+    documentation_dataset,
+    error_message_run,
+    ownership_dataset,
+    parent_run,
+    schema_dataset,
+)
+from openlineage.client.uuid import generate_new_uuid
+
+from mdslab.lakehouse import TableSpec
+from mdslab.workloads.lineage.columns import TableLineage
+from mdslab.workloads.lineage.naming import Dataset
+
+PRODUCER = f"urn:mdslab:{metadata.version('mdslab')}"
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run another run can name as its parent (and the root of its chain)."""
+
+    namespace: str
+    job: str
+    run_id: str
+    root: RunRef | None = None
+
+    def facet(self) -> parent_run.ParentRunFacet:
+        root = self.root or self
+        return parent_run.ParentRunFacet(
+            run=parent_run.Run(runId=self.run_id),
+            job=parent_run.Job(namespace=self.namespace, name=self.job),
+            root=parent_run.Root(
+                run=parent_run.RootRun(runId=root.run_id),
+                job=parent_run.RootJob(namespace=root.namespace, name=root.job),
+            ),
+        )
+
+
+@dataclass
+class JobRun:
+    """One run being reported: the job, the run id its events share, its parent, when it started."""
+
+    namespace: str
+    job: str
+    parent: RunRef | None = None
+    run_id: str = field(default_factory=lambda: str(generate_new_uuid()))
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def ref(self) -> RunRef:
+        """This run as the parent of the runs it starts (the root carried down the chain)."""
+        root = self.parent.root or self.parent if self.parent is not None else None
+        return RunRef(self.namespace, self.job, self.run_id, root)
+
+    def event(
+        self,
+        state: RunState,
+        *,
+        inputs: list[InputDataset] | None = None,
+        outputs: list[OutputDataset] | None = None,
+        job_facets: Mapping[str, JobFacet] | None = None,
+        run_facets: Mapping[str, RunFacet] | None = None,
+        at: datetime | None = None,
+    ) -> RunEvent:
+        facets: dict[str, RunFacet] = dict(run_facets or {})
+        if self.parent is not None:
+            facets["parent"] = self.parent.facet()
+        when = at or (self.started_at if state is RunState.START else datetime.now(UTC))
+        return RunEvent(
+            eventType=state,
+            eventTime=when.isoformat(),
+            run=Run(runId=self.run_id, facets=facets),
+            job=Job(namespace=self.namespace, name=self.job, facets=dict(job_facets or {})),
+            producer=PRODUCER,
+            inputs=inputs or [],
+            outputs=outputs or [],
+        )
+
+
+def error_facet(error: BaseException) -> error_message_run.ErrorMessageRunFacet:
+    """The error as a person reads it (its one-line message) with the stack for whoever debugs it."""
+    stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return error_message_run.ErrorMessageRunFacet(message=message, programmingLanguage="PYTHON", stackTrace=stack)
+
+
+def schema_facet(schema: pa.Schema, docs: Mapping[str, str]) -> schema_dataset.SchemaDatasetFacet:
+    return schema_dataset.SchemaDatasetFacet(
+        fields=[
+            schema_dataset.SchemaDatasetFacetFields(
+                name=f.name, type=str(f.type), description=docs.get(f.name), ordinal_position=i + 1
+            )
+            for i, f in enumerate(schema)
+        ]
+    )
+
+
+def table_facets(spec: TableSpec, version: int | None) -> dict[str, object]:
+    """What a consumer's catalog shows of a lake table: schema with column docs, description, owner,
+    and the Delta version read or written."""
+    facets: dict[str, object] = {
+        "schema": schema_facet(spec.schema, spec.column_docs),
+        "documentation": documentation_dataset.DocumentationDatasetFacet(description=spec.description),
+        "ownership": ownership_dataset.OwnershipDatasetFacet(
+            owners=[ownership_dataset.Owner(name=f"team:{spec.owner}", type="MAINTAINER")]
+        ),
+    }
+    if version is not None:
+        facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=str(version))
+    return facets
+
+
+def column_lineage_facet(
+    lineage: TableLineage, dataset_of: Mapping[str, Dataset]
+) -> column_lineage_dataset.ColumnLineageDatasetFacet:
+    """``lineage`` (output column -> input columns) with each input table named as a dataset."""
+    fields = {}
+    for column, sources in lineage.items():
+        inputs = [
+            column_lineage_dataset.InputField(
+                namespace=dataset_of[source.table][0],
+                name=dataset_of[source.table][1],
+                field=source.column,
+                transformations=[column_lineage_dataset.Transformation(type=source.type, subtype=source.subtype)],
+            )
+            for source in sources
+            if source.table in dataset_of
+        ]
+        fields[column] = column_lineage_dataset.Fields(inputFields=inputs)
+    return column_lineage_dataset.ColumnLineageDatasetFacet(fields=fields)

@@ -1,0 +1,25 @@
+"""Dataset names as the OpenLineage naming spec writes them, so that any consumer (Marquez, OpenMetadata,
+DataHub) joins the lab's datasets with the same datasets seen by other producers (a Spark job with the
+openlineage-spark listener names a Delta table on S3 exactly so)."""
+
+from __future__ import annotations
+
+from mdslab.lakehouse import Lakehouse
+from mdslab.settings import KafkaSettings, PostgresSettings
+
+Dataset = tuple[str, str]  # (namespace, name)
+
+
+def lake_table(lake: Lakehouse, table: str) -> Dataset:
+    """A Delta table: ``s3://<bucket>`` and the key prefix of the table."""
+    spec = lake.spec(table)
+    return f"s3://{spec.bucket(lake.lake)}", spec.path.strip("/")
+
+
+def postgres_table(pg: PostgresSettings, schema: str, table: str) -> Dataset:
+    return f"postgres://{pg.host}:{pg.port}", f"{pg.database}.{schema}.{table}"
+
+
+def kafka_topic(kafka: KafkaSettings, topic: str) -> Dataset:
+    host, port = kafka.first_host_port
+    return f"kafka://{host}:{port}", topic
