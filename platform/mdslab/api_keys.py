@@ -48,11 +48,12 @@ class KeyRefusal:
     code: str
 
 
-def refusal(keys: ApiKeys, headers: Mapping[str, str], *, gateway: bool) -> KeyRefusal | None:
+def refusal(keys: ApiKeys, headers: Mapping[str, str], *, gateway: bool, bearer: bool = False) -> KeyRefusal | None:
     """The one key check every route shares (the request guard, the ingest routes' dependency, the
     gateway): None when the request's key is accepted. The gateway takes Bearer keys and answers 401
-    for a wrong key, as OpenAI does; the other routes answer 403."""
-    key = presented_key(headers, bearer=gateway)
+    for a wrong key, as OpenAI does; the other routes answer 403 (``bearer``: a Bearer key is taken
+    too, as OpenLineage's clients send it)."""
+    key = presented_key(headers, bearer=gateway or bearer)
     if gateway:
         if not key:
             return KeyRefusal(401, "missing API key: send `Authorization: Bearer <key>` (see `mdslab config`)",

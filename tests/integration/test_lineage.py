@@ -94,3 +94,26 @@ def test_a_step_that_fails_reports_fail_with_its_error(services: Settings) -> No
     error = step[-1]["run"]["facets"]["errorMessage"]
     assert "needs table silver.transactions" in error["message"] and error["programmingLanguage"] == "PYTHON"
     assert [e["eventType"] for e in jobs["mdslab.pipeline"]] == ["START", "FAIL"]
+
+
+def test_the_api_keeps_an_event_from_any_producer_once(services: Settings) -> None:
+    """An event sent as openlineage-python's HttpTransport sends it (Bearer key) is stored as sent; the
+    same event again is not stored twice; one PostgreSQL's JSON cannot hold is a 422, not a 500."""
+    from fastapi.testclient import TestClient
+    from pydantic import SecretStr
+
+    from mdslab.api.app import create_app
+    from tests.unit.test_lineage_api import PATH, event
+
+    settings = fresh_lake(services, "linapi")
+    settings = settings.model_copy(update={"api": settings.api.model_copy(update={"api_key": SecretStr("k")})})
+    sent = event(run={"runId": str(uuid.uuid4()), "facets": {"custom": {"_producer": "p", "_schemaURL": "s"}}})
+    with TestClient(create_app(settings)) as client:
+        bearer = {"Authorization": "Bearer k"}
+        first, again = (client.post(PATH, json=sent, headers=bearer) for _ in range(2))
+        assert (first.status_code, first.json()) == (201, {"stored": True}), first.text
+        assert (again.status_code, again.json()) == (201, {"stored": False}), again.text
+        nul = client.post(PATH, json=event(job={"namespace": "spark", "name": "a\u0000b"}), headers=bearer)
+        assert nul.status_code == 422 and "cannot be stored" in nul.json()["detail"], nul.text
+    (stored,) = read_events(settings.postgres)
+    assert stored["run"] == sent["run"] and stored["job"] == sent["job"]

@@ -20,14 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from openlineage.client.serde import Serde
 from openlineage.client.transport.console import ConsoleConfig, ConsoleTransport
 from openlineage.client.transport.file import FileConfig, FileTransport
 from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport, TokenProvider
 from openlineage.client.transport.transport import Transport
 
+from mdslab import database
 from mdslab.settings import LineageTransport, PostgresSettings, Settings
-from mdslab.workloads.lineage.store import store_events
+from mdslab.workloads.lineage.store import SCHEMA_SQL, insert_events
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +37,32 @@ RETRY_AFTER_S = 30.0
 
 
 class StoreTransport(Transport):
-    """openlineage-python transport into the lab's lineage store (PostgreSQL)."""
+    """openlineage-python transport into the lab's lineage store (PostgreSQL), on one connection kept
+    for the emitter's life (a connection per event cost ~14 ms, ~0.3 s of a pipeline run)."""
 
     kind = "mdslab-store"
 
     def __init__(self, pg: PostgresSettings) -> None:
         self.pg = pg
+        self._conn: psycopg.Connection | None = None
 
     def emit(self, event: Any) -> None:
-        store_events(self.pg, [Serde.to_dict(event)])
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = database.connect(self.pg, application_name="mdslab-lineage")
+                self._conn.autocommit = True
+                self._conn.execute(SCHEMA_SQL)
+            insert_events(self._conn, [Serde.to_dict(event)])
+        except Exception:
+            self.close()  # a broken connection is replaced on the next delivery
+            raise
+
+    def close(self, timeout: float = -1) -> bool:
+        del timeout
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        return True
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,14 @@ class LineageEmitter:
         if self._deliver_spooled() and self._send(data):
             return
         self._spool(data)
+
+    def close(self) -> None:
+        """Release the transport's connection (the emitter can still be used: it reconnects)."""
+        if self.transport is not None:
+            try:
+                self.transport.close()
+            except Exception as exc:
+                log.debug("lineage: closing the transport: %s", exc)
 
     def flush(self) -> FlushReport:
         """Send what waits in the spool now (``mdslab lineage flush``), whatever happened before."""
@@ -138,7 +165,7 @@ def lineage_emitter(settings: Settings) -> LineageEmitter:
         transport, where = None, "nowhere (off)"
     elif lineage.transport is LineageTransport.STORE:
         pg = settings.postgres
-        transport, where = StoreTransport(pg), f"the lineage store (PostgreSQL {pg.host}:{pg.port}/{pg.database})"
+        transport, where = StoreTransport(pg), f"the lineage store (PostgreSQL at {pg.host}:{pg.port}/{pg.database})"
     elif lineage.transport is LineageTransport.HTTP:
         key = lineage.api_key.get_secret_value()
         auth = ApiKeyTokenProvider({"apiKey": key}) if key else TokenProvider({})

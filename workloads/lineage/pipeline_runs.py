@@ -7,6 +7,7 @@ read and written, the rows written, the SQL they ran, the engine, and the column
 from __future__ import annotations
 
 from importlib import metadata
+from pathlib import Path
 
 from openlineage.client.event_v2 import InputDataset, OutputDataset, RunState
 from openlineage.client.facet_v2 import (
@@ -42,11 +43,19 @@ class PipelineLineage:
     """Emits the runs of one pipeline run (see the module docstring); never raises into the run."""
 
     def __init__(
-        self, emitter: LineageEmitter, lake: Lakehouse, pg: PostgresSettings, *, namespace: str, parent: RunRef | None
+        self,
+        emitter: LineageEmitter,
+        lake: Lakehouse,
+        pg: PostgresSettings,
+        *,
+        namespace: str,
+        parent: RunRef | None,
+        cache_dir: Path | None = None,
     ) -> None:
         self.emitter = emitter
         self.lake = lake
         self.pg = pg
+        self.cache_dir = cache_dir
         self.namespace = namespace
         self.run = JobRun(namespace, PIPELINE_JOB, parent)
         self._steps: dict[str, JobRun] = {}
@@ -66,6 +75,7 @@ class PipelineLineage:
             self.emitter.emit(self.run.event(RunState.FAIL, run_facets={"errorMessage": error_facet(error)}))
         elif self._started:
             self.emitter.emit(self.run.event(RunState.COMPLETE))
+        self.emitter.close()
 
     def step_started(self, step: Step, versions: Versions) -> None:
         self._start()
@@ -142,7 +152,7 @@ class PipelineLineage:
 
     def _lineage(self) -> dict[str, TableLineage]:
         if self._graph is None:
-            self._graph = pipeline_lineage(self.lake.registry)
+            self._graph = pipeline_lineage(self.lake.registry, self.cache_dir)
         return self._graph
 
     def _job_facets(self, step: Step, mode: str | None) -> dict[str, JobFacet]:

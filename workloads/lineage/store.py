@@ -11,6 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from mdslab import database
@@ -41,7 +42,13 @@ def store_events(pg: PostgresSettings, events: list[dict[str, Any]]) -> int:
     """Keep ``events`` (OpenLineage run events as JSON objects); returns how many were new."""
     with database.connect(pg) as conn:
         conn.execute(SCHEMA_SQL)
-        added = 0
+        return insert_events(conn, events)
+
+
+def insert_events(conn: psycopg.Connection, events: list[dict[str, Any]]) -> int:
+    """:func:`store_events` on an open connection (with the schema in place), committed."""
+    added = 0
+    with conn.transaction():
         for event in events:
             run, job = event["run"], event["job"]
             cursor = conn.execute(
@@ -58,7 +65,7 @@ def store_events(pg: PostgresSettings, events: list[dict[str, Any]]) -> int:
                 ),
             )
             added += cursor.rowcount
-        return added
+    return added
 
 
 def read_events(pg: PostgresSettings, *, job: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:

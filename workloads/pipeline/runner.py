@@ -90,8 +90,9 @@ def audit_lake(
         report = audit(
             lake, settings.postgres, run_id=run_id, max_quarantine_share=max_quarantine_share, publish=publish
         )
-    gate_run = JobRun(settings.lineage.namespace, GATE_JOB, lineage_parent)
-    emit_gate(lineage_emitter(settings), lake, report, gate_run)
+    emitter = lineage_emitter(settings)
+    emit_gate(emitter, lake, report, JobRun(settings.lineage.namespace, GATE_JOB, lineage_parent))
+    emitter.close()
     return report
 
 
@@ -127,6 +128,7 @@ def run_pipeline(
         settings.postgres,
         namespace=settings.lineage.namespace,
         parent=lineage_parent,
+        cache_dir=settings.state_dir / "cache",
     )
     try:
         with lake_writer(settings), lake.reusing_snapshots():  # one writer, one thread: each table opened once

@@ -33,6 +33,7 @@ from mdslab.telemetry import register_process_metrics
 from mdslab.workloads.ingestion.events import Topics
 from mdslab.workloads.ingestion.routes import IngestMetrics, contract_schemas, ingest_router, require_api_key
 from mdslab.workloads.lake_metrics import LakeCollector
+from mdslab.workloads.lineage.routes import lineage_router
 from mdslab.workloads.pipeline.runner import lakehouse
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -119,8 +120,8 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
         version=__version__,
         description="Ingest financial transactions and insurance claims (validated by the data contracts, "
         "acknowledged by Kafka before 202), score transactions with the champion fraud model, ask questions of "
-        "the curated lake with cited answers (RAG), an OpenAI-compatible LLM gateway, plus health, readiness and "
-        "Prometheus metrics.",
+        "the curated lake with cited answers (RAG), an OpenAI-compatible LLM gateway, receive OpenLineage events "
+        "(Marquez's endpoint), plus health, readiness and Prometheus metrics.",
         lifespan=lifespan,
     )
     registry = CollectorRegistry()
@@ -183,6 +184,7 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
     app.include_router(rag_router(), dependencies=[Depends(require_api_key)])
     app.state.gateway = Gateway(app.state.api_keys, settings.rag, app.state.rag_chain, GatewayMetrics(registry))
     app.include_router(gateway_router())
+    app.include_router(lineage_router(settings.postgres))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -24,6 +24,10 @@ from mdslab.llm.gateway import GatewayError
 GATEWAY_PATHS = frozenset({"/v1/chat/completions", "/v1/models"})
 # Routes that take batches of events: the larger body limit.
 INGEST_PATHS = frozenset({"/v1/transactions", "/v1/claims"})
+# OpenLineage's endpoint (Marquez's path): producers send the key as a Bearer token; an event with
+# column lineage and SQL can be large, so the ingest limit applies.
+LINEAGE_PATHS = frozenset({"/api/v1/lineage"})
+GUARDED_PREFIXES = ("/v1/", "/api/v1/")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -38,7 +42,7 @@ def _response(status_code: int, message: str, code: str, gateway: bool) -> JSONR
 
 
 class RequestGuard:
-    """ASGI middleware: key, then body size, for every ``/v1`` route."""
+    """ASGI middleware: key, then body size, for every ``/v1`` and ``/api/v1`` route."""
 
     def __init__(self, app: ASGIApp, *, keys: ApiKeys, ingest_body_bytes: int, query_body_bytes: int) -> None:
         self.app = app
@@ -48,15 +52,15 @@ class RequestGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/v1/"):
+        if scope["type"] != "http" or not path.startswith(GUARDED_PREFIXES):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
         gateway = path in GATEWAY_PATHS
-        refused = api_keys.refusal(self.keys, headers, gateway=gateway)
+        refused = api_keys.refusal(self.keys, headers, gateway=gateway, bearer=path in LINEAGE_PATHS)
         refusal = None if refused is None else _response(refused.status_code, refused.message, refused.code, gateway)
         if refusal is None and scope["method"] in BODY_METHODS:
-            limit = self.ingest_body_bytes if path in INGEST_PATHS else self.query_body_bytes
+            limit = self.ingest_body_bytes if path in INGEST_PATHS | LINEAGE_PATHS else self.query_body_bytes
             declared = headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
                 message = f"body of {declared} bytes exceeds the limit of {limit} bytes for {path}"
