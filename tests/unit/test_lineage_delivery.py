@@ -91,3 +91,25 @@ def test_column_lineage_is_cached_on_disk_and_a_broken_cache_is_recomputed(tmp_p
     graph._graph.cache_clear()
     assert graph.pipeline_lineage(registry, tmp_path) == first
     assert json.loads(cached.read_text())  # rewritten
+
+
+def test_a_problem_building_an_event_is_a_warning_never_a_failed_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mdslab.lakehouse import Lakehouse, TableRegistry
+    from mdslab.settings import LakeSettings, PostgresSettings
+    from mdslab.workloads.lineage.pipeline_runs import PipelineLineage
+    from mdslab.workloads.pipeline.steps import STEPS
+
+    sink = Flaky()
+    sink.up = True
+    empty = Lakehouse(TableRegistry([]), LakeSettings(), {})  # knows no table: every dataset lookup fails
+    lineage = PipelineLineage(
+        LineageEmitter(sink, tmp_path, where="sink"), empty, PostgresSettings(), namespace="t", parent=None
+    )
+    step = next(s for s in STEPS if s.name == "silver_transactions")
+    lineage.step_started(step, {"bronze.transactions": 1})  # does not raise
+    lineage.step_failed(step, RuntimeError("boom"))
+    lineage.finished()
+    assert any("step_started could not be reported" in r.message for r in caplog.records)
+    assert [e["eventType"] for e in sink.received if e["job"]["name"] == "mdslab.pipeline"] == ["START", "COMPLETE"]

@@ -6,8 +6,12 @@ read and written, the rows written, the SQL they ran, the engine, and the column
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import ParamSpec
 
 from openlineage.client.event_v2 import InputDataset, OutputDataset, RunState
 from openlineage.client.facet_v2 import (
@@ -34,9 +38,25 @@ from mdslab.workloads.pipeline.framework import Step, StepResult, Versions
 from mdslab.workloads.pipeline.steps import PLANS
 from mdslab.workloads.quality import QualityReport
 
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+
 PIPELINE_JOB = "mdslab.pipeline"
 GATE_JOB = "mdslab.quality_gate"
 POSTGRES = "postgres:"
+
+
+def _never_raises(report: Callable[P, None]) -> Callable[P, None]:
+    """Reporting lineage must never fail the run it reports: a problem building an event is a warning."""
+
+    @functools.wraps(report)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            report(*args, **kwargs)
+        except Exception as exc:
+            log.warning("lineage: %s could not be reported (%s); the run goes on", report.__name__, exc)
+
+    return guarded
 
 
 class PipelineLineage:
@@ -69,14 +89,18 @@ class PipelineLineage:
             self._started = True
             self.emitter.emit(self.run.event(RunState.START))
 
+    @_never_raises
     def finished(self, error: BaseException | None = None) -> None:
-        if error is not None:
-            self._start()
-            self.emitter.emit(self.run.event(RunState.FAIL, run_facets={"errorMessage": error_facet(error)}))
-        elif self._started:
-            self.emitter.emit(self.run.event(RunState.COMPLETE))
-        self.emitter.close()
+        try:
+            if error is not None:
+                self._start()
+                self.emitter.emit(self.run.event(RunState.FAIL, run_facets={"errorMessage": error_facet(error)}))
+            elif self._started:
+                self.emitter.emit(self.run.event(RunState.COMPLETE))
+        finally:
+            self.emitter.close()
 
+    @_never_raises
     def step_started(self, step: Step, versions: Versions) -> None:
         self._start()
         run = self._steps[step.name] = JobRun(self.namespace, f"{PIPELINE_JOB}.{step.name}", self.run.ref())
@@ -89,6 +113,7 @@ class PipelineLineage:
             )
         )
 
+    @_never_raises
     def step_finished(self, step: Step, result: StepResult) -> None:
         run = self._steps.pop(step.name, None)
         if run is None:  # up to date: nothing was run
@@ -105,6 +130,7 @@ class PipelineLineage:
             )
         )
 
+    @_never_raises
     def step_failed(self, step: Step, error: BaseException) -> None:
         run = self._steps.pop(step.name, None)
         if run is None:  # it failed before it began building (an input missing): still a run, and it failed
@@ -117,6 +143,7 @@ class PipelineLineage:
             )
         )
 
+    @_never_raises
     def gate(self, report: QualityReport) -> None:
         """The quality gate as a run of its own under the pipeline run."""
         self._start()
@@ -172,6 +199,7 @@ class PipelineLineage:
         return facets
 
 
+@_never_raises
 def emit_gate(emitter: LineageEmitter, lake: Lakehouse, report: QualityReport, run: JobRun) -> None:
     """A gate's run: every table it audited, at the version audited, with its checks as data-quality
     assertions; COMPLETE when they passed (and it published), else FAIL with the failed checks."""
