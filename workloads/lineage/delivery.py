@@ -3,7 +3,7 @@
 The transports are openlineage-python's own (HTTP to Marquez/OpenMetadata/any consumer, a JSON-lines
 file, the log) plus the lab's store. An event that cannot be delivered is written to a spool directory
 in the state dir and sent, oldest first, before the next event (of this or a later process) or by
-`mdslab lineage flush`; after a failure the emitter stops trying for a while and spools directly, so a
+:meth:`LineageEmitter.flush`; after a failure the emitter stops trying for a while and spools directly, so a
 consumer that is down costs a job one timeout, not one per event. Nothing is lost and nothing is sent
 twice on purpose; the store also ignores an event it already holds (a reply lost after delivery).
 """
@@ -102,7 +102,7 @@ class LineageEmitter:
                 log.debug("lineage: closing the transport: %s", exc)
 
     def flush(self) -> FlushReport:
-        """Send what waits in the spool now (``mdslab lineage flush``), whatever happened before."""
+        """Send what waits in the spool now, whatever happened before (no CLI command calls it yet)."""
         self._retry_at = 0.0
         before = len(self._spooled())
         self._deliver_spooled()
