@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from mdslab.lakehouse import Layer, TableRegistry, TableSpec
 from mdslab.workloads.contracts import Claim as ClaimContract
-from mdslab.workloads.contracts import ColumnKind, Customer, FraudLabel, Merchant, Policy, field_rules
+from mdslab.workloads.contracts import ColumnKind, Contract, Customer, FraudLabel, Merchant, Policy, field_rules
 from mdslab.workloads.contracts import Transaction as TransactionContract
 
 UTC_TS = pa.timestamp("us", tz="UTC")
@@ -34,6 +34,12 @@ def contract_fields(model: type[BaseModel]) -> tuple[list[pa.Field], dict[str, s
     rules = field_rules(model)
     fields = [pa.field(rule.name, ARROW_TYPES[rule.kind], nullable=not rule.required) for rule in rules]
     return fields, {rule.name: rule.description for rule in rules if rule.description}
+
+
+def contract_tags(*models: type[BaseModel]) -> dict[str, tuple[str, ...]]:
+    """The classification each field of these contracts declares; every field is listed, an unclassified
+    one with no tag, so lineage does not tag a column its contract describes (see lineage.classification)."""
+    return {rule.name: (rule.classification,) if rule.classification else () for m in models for rule in field_rules(m)}
 
 
 def _spec(
@@ -432,11 +438,36 @@ OWNERS = {
 }
 
 
+#: Classifications declared where a table's columns are defined (its contract, or a raw record); every
+#: other column is classified by what it is derived from (mdslab.workloads.lineage.classification).
+#: The contract whose fields a table's columns are (the catalog shows it with its version).
+TABLE_CONTRACTS: dict[str, type[Contract]] = {
+    "bronze.customers": Customer,
+    "bronze.merchants": Merchant,
+    "bronze.policies": Policy,
+    "bronze.fraud_labels": FraudLabel,
+    "silver.transactions": TransactionContract,
+    "silver.claims": ClaimContract,
+}
+_RAW: dict[str, tuple[str, ...]] = {"payload": ("pii.raw",)}
+DECLARED_TAGS: dict[str, dict[str, tuple[str, ...]]] = {
+    "bronze.transactions": _RAW,
+    "bronze.claims": _RAW,
+    "bronze.dead_letters": _RAW,
+    **{table: contract_tags(model) for table, model in TABLE_CONTRACTS.items()},
+}
+
+
 def _governed(spec: TableSpec) -> TableSpec:
     """Silver and gold pipeline outputs are published by the quality gate (write-audit-publish); each
-    table has its owner."""
+    table has its owner and its declared column classifications."""
     audited = spec.layer is not Layer.BRONZE and spec.name not in UNAUDITED_GOLD
-    return dataclasses.replace(spec, audited=audited, owner=OWNERS.get(spec.name, spec.owner))
+    return dataclasses.replace(
+        spec,
+        audited=audited,
+        owner=OWNERS.get(spec.name, spec.owner),
+        column_tags=DECLARED_TAGS.get(spec.name, spec.column_tags),
+    )
 
 
 def build_registry() -> TableRegistry:

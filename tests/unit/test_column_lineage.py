@@ -6,13 +6,21 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from mdslab.workloads.lineage.columns import ColumnSource, LineageError, plan_lineage, upstream
+from mdslab.workloads.lineage.columns import ColumnSource, LineageError, plan_lineage
 from mdslab.workloads.lineage.graph import pipeline_lineage
+from mdslab.workloads.lineage.recorded import RecordedLineage
+from mdslab.workloads.lineage.traversal import Direction, Node, trace
 from mdslab.workloads.pipeline.plan import SqlPlan
 from mdslab.workloads.tables import build_registry
 
 REGISTRY = build_registry()
 GRAPH = pipeline_lineage(REGISTRY)
+
+
+def upstream(table: str, column: str, depth: int | None = None) -> dict[tuple[str, str], int]:
+    """(table, column) -> steps back, of every column ``table.column`` is derived from."""
+    answer = trace(RecordedLineage(columns=GRAPH), Node(table, column), Direction.UPSTREAM, depth)
+    return {(n.table, n.column or ""): steps for n, steps in answer.depths().items() if n != answer.root}
 
 
 def _sources(table: str, column: str, kind: str) -> set[tuple[str, str, str]]:
@@ -25,7 +33,7 @@ def test_every_silver_and_gold_column_has_lineage_that_reaches_bronze() -> None:
     for spec in built:
         assert set(GRAPH[spec.name]) == set(spec.schema.names), f"{spec.name}: lineage for other columns"
         for column in spec.schema.names:
-            reached = upstream(GRAPH, spec.name, column)
+            reached = upstream(spec.name, column)
             assert reached, f"{spec.name}.{column} has no upstream column"
             assert any(table.startswith("bronze.") for table, _ in reached), f"{spec.name}.{column}: {reached}"
 
@@ -89,12 +97,10 @@ def test_a_column_nobody_declared_gets_its_lineage_from_the_sql() -> None:
 
 
 def test_upstream_follows_tables_back_and_stops_at_the_depth_asked() -> None:
-    reached = upstream(GRAPH, "gold.fraud_features", "amount_to_avg_30d")
+    reached = upstream("gold.fraud_features", "amount_to_avg_30d")
     assert reached[("silver.transactions", "amount_usd")] == 1
     assert reached[("bronze.transactions", "payload")] == 2
-    assert ("bronze.transactions", "payload") not in upstream(
-        GRAPH, "gold.fraud_features", "amount_to_avg_30d", depth=1
-    )
+    assert ("bronze.transactions", "payload") not in upstream("gold.fraud_features", "amount_to_avg_30d", depth=1)
 
 
 def test_sql_that_cannot_be_analysed_names_the_output() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from mdslab.workloads.contracts.vocabulary import (
     Channel,
@@ -69,6 +69,14 @@ TimeZone = Annotated[
 ]
 
 
+def classified(tag: str) -> dict[str, JsonValue]:
+    """A field's data classification (JSON Schema ``x-classification``): the catalog shows it and lineage
+    carries it to every column derived from the field. Taxonomy: ``pii.name``, ``pii.email``,
+    ``pii.geo`` (a person's location), ``pii.card``, ``pii.device``, ``pii.free_text`` (may name people),
+    ``pii.raw`` (a whole raw record, any of the above)."""
+    return {"x-classification": tag}
+
+
 class Contract(BaseModel):
     """Common base: immutable, and unknown fields are errors (a producer typo must not pass silently)."""
 
@@ -87,16 +95,30 @@ class Customer(Contract):
     CONTRACT_KIND: ClassVar[ContractKind] = "reference"
 
     customer_id: CustomerId
-    full_name: str = Field(min_length=1, max_length=120, description="Given name and family name.")
-    email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", description="Contact e-mail address.")
+    full_name: str = Field(
+        min_length=1,
+        max_length=120,
+        description="Given name and family name.",
+        json_schema_extra=classified("pii.name"),
+    )
+    email: str = Field(
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$",
+        description="Contact e-mail address.",
+        json_schema_extra=classified("pii.email"),
+    )
     city: City
     region: Region
     country: CountryCode
     timezone: TimeZone
     segment: Segment = Field(description="Commercial segment: retail, premium or business.")
     signup_date: date = Field(description="Day the customer relationship started.")
-    home_lat: float = Field(ge=-90, le=90, description="Latitude of the home address (WGS84).")
-    home_lon: float = Field(ge=-180, le=180, description="Longitude of the home address (WGS84).")
+    home_lat: float = Field(
+        ge=-90, le=90, description="Latitude of the home address (WGS84).", json_schema_extra=classified("pii.geo")
+    )
+    home_lon: float = Field(
+        ge=-180, le=180, description="Longitude of the home address (WGS84).", json_schema_extra=classified("pii.geo")
+    )
 
 
 class Merchant(Contract):
@@ -163,17 +185,28 @@ class Transaction(Contract):
     currency: Currency = Field(description="ISO 4217 currency of the amount.")
     event_time: UtcTimestamp = Field(description="When the card was used, UTC; 2000-01-01 <= t < 2100-01-01.")
     channel: Channel = Field(description="How the card was used: card_present, contactless, online or atm.")
-    card_last4: str = Field(pattern=r"^\d{4}$", description="Last four digits of the card number.")
+    card_last4: str = Field(
+        pattern=r"^\d{4}$", description="Last four digits of the card number.", json_schema_extra=classified("pii.card")
+    )
     lat: float | None = Field(
-        default=None, ge=-90, le=90, description="Latitude of the terminal; null for online payments."
+        default=None,
+        ge=-90,
+        le=90,
+        description="Latitude of the terminal; null for online payments.",
+        json_schema_extra=classified("pii.geo"),
     )
     lon: float | None = Field(
-        default=None, ge=-180, le=180, description="Longitude of the terminal; null for online payments."
+        default=None,
+        ge=-180,
+        le=180,
+        description="Longitude of the terminal; null for online payments.",
+        json_schema_extra=classified("pii.geo"),
     )
     device_id: str | None = Field(
         default=None,
         max_length=64,
         description="Device fingerprint for online and mobile-wallet payments; null otherwise.",
+        json_schema_extra=classified("pii.device"),
     )
 
 
@@ -200,7 +233,10 @@ class Claim(Contract):
     region: Region
     status: ClaimStatus = Field(description="Handling status: open, under_review, approved or rejected.")
     adjuster_notes: str = Field(
-        min_length=1, max_length=MAX_NOTES_LENGTH, description="Free-text notes of the claims adjuster."
+        min_length=1,
+        max_length=MAX_NOTES_LENGTH,
+        description="Free-text notes of the claims adjuster.",
+        json_schema_extra=classified("pii.free_text"),
     )
 
     @model_validator(mode="after")

@@ -42,6 +42,7 @@ class FieldRule:
     min_length: int | None = None
     pattern: str | None = None
     description: str | None = None
+    classification: str | None = None  # e.g. pii.email (see contracts.models.classified)
 
 
 def field_rules(model: type[BaseModel]) -> list[FieldRule]:
@@ -76,7 +77,14 @@ def _rule(name: str, info: FieldInfo, model: type[BaseModel]) -> FieldRule:
         min_length=_constraint(info, "min_length"),
         pattern=_constraint(info, "pattern"),
         description=info.description,
+        classification=_classification(info),
     )
+
+
+def _classification(info: FieldInfo) -> str | None:
+    extra = info.json_schema_extra
+    tag = extra.get("x-classification") if isinstance(extra, dict) else None
+    return tag if isinstance(tag, str) else None
 
 
 def _strip_optional(annotation: Any) -> tuple[Any, bool]:

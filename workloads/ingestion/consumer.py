@@ -35,11 +35,11 @@ from mdslab.errors import MdslabError
 from mdslab.eventbus import EventPublisher
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
-from mdslab.workloads.ingestion.events import Topics
+from mdslab.workloads.ingestion.events import DEAD_LETTER_TABLE, Topics
 from mdslab.workloads.ingestion.records import Received, TopicBatch
+from mdslab.workloads.lineage.ingest_runs import StreamLineage
 
 log = logging.getLogger(__name__)
-DEAD_LETTER_TABLE = "bronze.dead_letters"
 
 
 def app_id(topic: str, partition: int) -> str:
@@ -90,6 +90,10 @@ class StreamReport:
     @property
     def total(self) -> int:
         return sum(self.bronze_rows.values()) + self.dead_letters
+
+
+def _written(report: StreamReport) -> dict[str, int]:
+    return {**report.bronze_rows, DEAD_LETTER_TABLE: report.dead_letters}
 
 
 class StreamConsumer:
@@ -211,6 +215,8 @@ class StreamConsumer:
             self._publisher = EventPublisher(self.settings.kafka, client_id="mdslab-dead-letters")
         consumer = self._consumer = self._connect()
         batch_started: float | None = None
+        lineage = StreamLineage(self.settings, self.lake)
+        lineage.started()
         try:
             if until_caught_up:
                 self._list_partitions(consumer)
@@ -258,13 +264,21 @@ class StreamConsumer:
                 if self._pending and (full or due or (until_caught_up and self._reached_ends())):
                     self._write_batch(report)
                     batch_started = None
+                    lineage.committed(_written(report))
                     if on_batch is not None:
                         on_batch(report)
                 self._update_lag()
             if self._pending:
                 self._write_batch(report)
         except KafkaException as exc:
-            raise StreamError(f"Kafka at {self.settings.kafka.bootstrap_servers}: {exc}") from exc
+            failure = StreamError(f"Kafka at {self.settings.kafka.bootstrap_servers}: {exc}")
+            lineage.finished(_written(report), failure)
+            raise failure from exc
+        except BaseException as exc:
+            lineage.finished(_written(report), exc)
+            raise
+        else:
+            lineage.finished(_written(report))
         finally:
             consumer.close()
             self._consumer = None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from mdslab.workloads.bootstrap import CLAIMS_TOPIC, DEAD_LETTER_TOPIC, TRANSACTIONS_TOPIC
 from mdslab.workloads.contracts import Claim, Contract, Transaction
 
+DEAD_LETTER_TABLE = "bronze.dead_letters"  # every topic's poison messages, with their error
 CONTRACT_HEADER = "contract"
 CONTRACT_VERSION_HEADER = "contract_version"
 

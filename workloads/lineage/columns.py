@@ -175,26 +175,3 @@ def _passes_value(parent: exp.Expr, key: str) -> bool:
     if isinstance(parent, exp.If):
         return key in ("true", "false")
     return isinstance(parent, exp.Case) and key in ("ifs", "default")
-
-
-ColumnRef = tuple[str, str]  # (table, column)
-Graph = Mapping[str, TableLineage]  # output table -> its column lineage
-
-
-def upstream(graph: Graph, table: str, column: str, *, depth: int | None = None) -> dict[ColumnRef, int]:
-    """Every column ``table.column`` is derived from, directly or through other tables of ``graph``,
-    with the number of steps back it was first met (``depth``: at most that many steps)."""
-    found: dict[ColumnRef, int] = {}
-    frontier: list[ColumnRef] = [(table, column)]
-    level = 0
-    while frontier and (depth is None or level < depth):
-        level += 1
-        following: list[ColumnRef] = []
-        for name, col in frontier:
-            for source in graph.get(name, {}).get(col, ()):
-                ref = (source.table, source.column)
-                if ref not in found:
-                    found[ref] = level
-                    following.append(ref)
-        frontier = following
-    return found

@@ -7,11 +7,14 @@ it in the ``parent`` facet, and the root of the chain in ``parent.root``.
 
 from __future__ import annotations
 
+import functools
+import logging
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
+from typing import ParamSpec
 
 import pyarrow as pa
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
@@ -25,14 +28,31 @@ from openlineage.client.facet_v2 import (
     ownership_dataset,
     parent_run,
     schema_dataset,
+    tags_dataset,
 )
 from openlineage.client.uuid import generate_new_uuid
 
 from mdslab.lakehouse import TableSpec
+from mdslab.workloads.lineage.classification import DECLARED, Tags
 from mdslab.workloads.lineage.columns import TableLineage
 from mdslab.workloads.lineage.naming import Dataset
 
 PRODUCER = f"urn:mdslab:{metadata.version('mdslab')}"
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+
+
+def never_raises(report: Callable[P, None]) -> Callable[P, None]:
+    """Reporting lineage must never fail the run it reports: a problem building an event is a warning."""
+
+    @functools.wraps(report)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            report(*args, **kwargs)
+        except Exception as exc:
+            log.warning("lineage: %s could not be reported (%s); the run goes on", report.__name__, exc)
+
+    return guarded
 
 
 @dataclass(frozen=True)
@@ -114,9 +134,9 @@ def schema_facet(schema: pa.Schema, docs: Mapping[str, str]) -> schema_dataset.S
     )
 
 
-def table_facets(spec: TableSpec, version: int | None) -> dict[str, object]:
+def table_facets(spec: TableSpec, version: int | None, tags: Mapping[str, Tags] | None = None) -> dict[str, object]:
     """What a consumer's catalog shows of a lake table: schema with column docs, description, owner,
-    and the Delta version read or written."""
+    the Delta version read or written, and each column's classification (declared or inherited)."""
     facets: dict[str, object] = {
         "schema": schema_facet(spec.schema, spec.column_docs),
         "documentation": documentation_dataset.DocumentationDatasetFacet(description=spec.description),
@@ -124,6 +144,19 @@ def table_facets(spec: TableSpec, version: int | None) -> dict[str, object]:
             owners=[ownership_dataset.Owner(name=f"team:{spec.owner}", type="MAINTAINER")]
         ),
     }
+    if tags:
+        facets["tags"] = tags_dataset.TagsDatasetFacet(
+            tags=[
+                tags_dataset.TagsDatasetFacetFields(
+                    key="classification",
+                    value=tag,
+                    source="CONTRACT" if origin == DECLARED else "LINEAGE",
+                    field=column,
+                )
+                for column, column_tags in tags.items()
+                for tag, origin in column_tags.items()
+            ]
+        )
     if version is not None:
         facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=str(version))
     return facets

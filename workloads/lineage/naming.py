@@ -4,16 +4,19 @@ openlineage-spark listener names a Delta table on S3 exactly so)."""
 
 from __future__ import annotations
 
-from mdslab.lakehouse import Lakehouse
-from mdslab.settings import KafkaSettings, PostgresSettings
+from mdslab.lakehouse import Lakehouse, TableSpec
+from mdslab.settings import KafkaSettings, LakeSettings, PostgresSettings
 
 Dataset = tuple[str, str]  # (namespace, name)
 
 
 def lake_table(lake: Lakehouse, table: str) -> Dataset:
     """A Delta table: ``s3://<bucket>`` and the key prefix of the table."""
-    spec = lake.spec(table)
-    return f"s3://{spec.bucket(lake.lake)}", spec.path.strip("/")
+    return delta_table(lake.spec(table), lake.lake)
+
+
+def delta_table(spec: TableSpec, lake: LakeSettings) -> Dataset:
+    return f"s3://{spec.bucket(lake)}", spec.path.strip("/")
 
 
 def postgres_table(pg: PostgresSettings, schema: str, table: str) -> Dataset:

@@ -6,12 +6,9 @@ read and written, the rows written, the SQL they ran, the engine, and the column
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import ParamSpec
 
 from openlineage.client.event_v2 import InputDataset, OutputDataset, RunState
 from openlineage.client.facet_v2 import (
@@ -29,9 +26,17 @@ from openlineage.client.facet_v2 import (
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import PostgresSettings
 from mdslab.workloads.lineage import naming
+from mdslab.workloads.lineage.classification import Tags, classify
 from mdslab.workloads.lineage.columns import TableLineage
 from mdslab.workloads.lineage.delivery import LineageEmitter
-from mdslab.workloads.lineage.events import JobRun, RunRef, column_lineage_facet, error_facet, table_facets
+from mdslab.workloads.lineage.events import (
+    JobRun,
+    RunRef,
+    column_lineage_facet,
+    error_facet,
+    never_raises,
+    table_facets,
+)
 from mdslab.workloads.lineage.graph import pipeline_lineage
 from mdslab.workloads.pipeline.dialect import DUCKDB, SPARK
 from mdslab.workloads.pipeline.framework import Step, StepResult, Versions
@@ -39,24 +44,10 @@ from mdslab.workloads.pipeline.steps import PLANS
 from mdslab.workloads.quality import QualityReport
 
 log = logging.getLogger(__name__)
-P = ParamSpec("P")
 
 PIPELINE_JOB = "mdslab.pipeline"
 GATE_JOB = "mdslab.quality_gate"
 POSTGRES = "postgres:"
-
-
-def _never_raises(report: Callable[P, None]) -> Callable[P, None]:
-    """Reporting lineage must never fail the run it reports: a problem building an event is a warning."""
-
-    @functools.wraps(report)
-    def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
-        try:
-            report(*args, **kwargs)
-        except Exception as exc:
-            log.warning("lineage: %s could not be reported (%s); the run goes on", report.__name__, exc)
-
-    return guarded
 
 
 class PipelineLineage:
@@ -80,6 +71,7 @@ class PipelineLineage:
         self.run = JobRun(namespace, PIPELINE_JOB, parent)
         self._steps: dict[str, JobRun] = {}
         self._graph: dict[str, TableLineage] | None = None
+        self._classes: dict[str, dict[str, Tags]] | None = None
         self._started = False
 
     def _start(self) -> None:
@@ -89,7 +81,7 @@ class PipelineLineage:
             self._started = True
             self.emitter.emit(self.run.event(RunState.START))
 
-    @_never_raises
+    @never_raises
     def finished(self, error: BaseException | None = None) -> None:
         try:
             if error is not None:
@@ -100,7 +92,7 @@ class PipelineLineage:
         finally:
             self.emitter.close()
 
-    @_never_raises
+    @never_raises
     def step_started(self, step: Step, versions: Versions) -> None:
         self._start()
         run = self._steps[step.name] = JobRun(self.namespace, f"{PIPELINE_JOB}.{step.name}", self.run.ref())
@@ -113,7 +105,7 @@ class PipelineLineage:
             )
         )
 
-    @_never_raises
+    @never_raises
     def step_finished(self, step: Step, result: StepResult) -> None:
         run = self._steps.pop(step.name, None)
         if run is None:  # up to date: nothing was run
@@ -130,7 +122,7 @@ class PipelineLineage:
             )
         )
 
-    @_never_raises
+    @never_raises
     def step_failed(self, step: Step, error: BaseException) -> None:
         run = self._steps.pop(step.name, None)
         if run is None:  # it failed before it began building (an input missing): still a run, and it failed
@@ -143,7 +135,7 @@ class PipelineLineage:
             )
         )
 
-    @_never_raises
+    @never_raises
     def gate(self, report: QualityReport) -> None:
         """The quality gate as a run of its own under the pipeline run."""
         self._start()
@@ -165,7 +157,7 @@ class PipelineLineage:
 
     def _output(self, name: str, version: int | None, rows: int | None) -> OutputDataset:
         namespace, dataset = self._dataset(name)
-        facets = table_facets(self.lake.spec(name), version)
+        facets = table_facets(self.lake.spec(name), version, self._tags().get(name))
         lineage = self._lineage().get(name)
         if lineage is not None:
             sources = {source.table for sources in lineage.values() for source in sources}
@@ -181,6 +173,11 @@ class PipelineLineage:
         if self._graph is None:
             self._graph = pipeline_lineage(self.lake.registry, self.cache_dir)
         return self._graph
+
+    def _tags(self) -> dict[str, dict[str, Tags]]:
+        if self._classes is None:
+            self._classes = classify(self.lake.registry, self._lineage())
+        return self._classes
 
     def _job_facets(self, step: Step, mode: str | None) -> dict[str, JobFacet]:
         facets: dict[str, JobFacet] = {
@@ -199,7 +196,7 @@ class PipelineLineage:
         return facets
 
 
-@_never_raises
+@never_raises
 def emit_gate(emitter: LineageEmitter, lake: Lakehouse, report: QualityReport, run: JobRun) -> None:
     """A gate's run: every table it audited, at the version audited, with its checks as data-quality
     assertions; COMPLETE when they passed (and it published), else FAIL with the failed checks."""

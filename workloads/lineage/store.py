@@ -82,3 +82,39 @@ def read_events(pg: PostgresSettings, *, job: str | None = None, run_id: str | N
         conn.execute(SCHEMA_SQL)
         rows = conn.execute(f"SELECT event FROM lineage.events {where} ORDER BY event_time, received_at", params)
         return [row[0] for row in rows.fetchall()]
+
+
+def latest_per_job(pg: PostgresSettings) -> list[dict[str, Any]]:
+    """The last event of each type of every job: what the read side's graph is built from."""
+    with database.connect(pg) as conn:
+        conn.execute(SCHEMA_SQL)
+        rows = conn.execute(
+            "SELECT DISTINCT ON (job_namespace, job_name, event_type) event FROM lineage.events "
+            "ORDER BY job_namespace, job_name, event_type, event_time DESC, received_at DESC"
+        )
+        return [row[0] for row in rows.fetchall()]
+
+
+def recent_runs(pg: PostgresSettings, *, job: str | None, limit: int) -> list[tuple[str, datetime, dict[str, Any]]]:
+    """The ``limit`` most recently started runs (of ``job`` and its sub-jobs ``job.*``, if given), newest
+    first: (run id, when it started, its latest event)."""
+    where, params = "", []
+    if job is not None:
+        where, params = "WHERE job_name = %s OR starts_with(job_name, %s)", [job, f"{job}."]
+    with database.connect(pg) as conn:
+        conn.execute(SCHEMA_SQL)
+        rows = conn.execute(
+            "WITH runs AS (SELECT run_id, min(event_time) AS started FROM lineage.events "
+            f"{where} GROUP BY run_id ORDER BY started DESC LIMIT %s) "
+            "SELECT runs.run_id, runs.started, last.event FROM runs CROSS JOIN LATERAL ("
+            "SELECT event FROM lineage.events e WHERE e.run_id = runs.run_id "
+            "ORDER BY event_time DESC, received_at DESC LIMIT 1) last ORDER BY runs.started DESC",
+            [*params, limit],
+        )
+        return [(run_id, started, event) for run_id, started, event in rows.fetchall()]
+
+
+def job_names(pg: PostgresSettings) -> list[str]:
+    with database.connect(pg) as conn:
+        conn.execute(SCHEMA_SQL)
+        return [row[0] for row in conn.execute("SELECT DISTINCT job_name FROM lineage.events ORDER BY 1").fetchall()]

@@ -33,6 +33,7 @@ from mdslab.telemetry import register_process_metrics
 from mdslab.workloads.ingestion.events import Topics
 from mdslab.workloads.ingestion.routes import IngestMetrics, contract_schemas, ingest_router, require_api_key
 from mdslab.workloads.lake_metrics import LakeCollector
+from mdslab.workloads.lineage.catalog_routes import catalog_router
 from mdslab.workloads.lineage.routes import lineage_router
 from mdslab.workloads.pipeline.runner import lakehouse
 
@@ -126,7 +127,8 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
     )
     registry = CollectorRegistry()
     http = HttpMetrics(registry)
-    registry.register(LakeCollector(lakehouse(settings), settings.postgres))
+    lake = lakehouse(settings)
+    registry.register(LakeCollector(lake, settings.postgres))
     register_process_metrics(registry)
     app.state.api_settings = settings.api
     app.state.ingest_metrics = IngestMetrics(registry)
@@ -185,6 +187,7 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
     app.state.gateway = Gateway(app.state.api_keys, settings.rag, app.state.rag_chain, GatewayMetrics(registry))
     app.include_router(gateway_router())
     app.include_router(lineage_router(settings.postgres))
+    app.include_router(catalog_router(lake, settings), dependencies=[Depends(require_api_key)])
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

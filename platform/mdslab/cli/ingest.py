@@ -30,6 +30,7 @@ def serve(
     from mdslab.api.server import API_PORT_FIX
     from mdslab.api.server import serve as run
     from mdslab.services.ports import require_free_port
+    from mdslab.workloads.lineage.ingest_runs import api_ingest_run
 
     current = settings()
     bind_host, bind_port = host or current.api.host, port or current.api.port
@@ -42,7 +43,8 @@ def serve(
         highlight=False,
     )
     logging.getLogger("mdslab.gateway").setLevel(logging.INFO)  # the gateway's request log is always on
-    run(create_app(current), bind_host, bind_port, access_log=access_log)
+    with api_ingest_run(current):
+        run(create_app(current), bind_host, bind_port, access_log=access_log)
 
 
 @one_line_errors

@@ -16,7 +16,7 @@ from mdslab.lakehouse import TableInfo
 DELTA_DEFAULT_RETAIN_HOURS = 168
 
 
-def _size(num: int) -> str:
+def size_text(num: int) -> str:
     value = float(num)
     for unit in ("B", "KB", "MB", "GB"):
         if value < 1024 or unit == "GB":
@@ -49,7 +49,7 @@ def table_rows(infos: list[TableInfo]) -> Table:
             "-" if info.published is None else str(info.published),
             f"{info.rows:,}",
             str(info.files),
-            _size(info.size_bytes),
+            size_text(info.size_bytes),
             info.last_operation or "(not built)",
             f"{info.last_commit:%Y-%m-%d %H:%M:%S}" if info.last_commit else "",
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mdslab import __version__
-from mdslab.cli import contracts, ingest, lake, llm, ml, observability, orchestration, pipeline, services
+from mdslab.cli import contracts, governance, ingest, lake, llm, ml, observability, orchestration, pipeline, services
 from mdslab.cli.context import one_line_errors, settings
 
 app = typer.Typer(
@@ -28,6 +28,8 @@ app.add_typer(pipeline.pipeline_app, name="pipeline")
 app.command()(lake.tables)
 app.command()(lake.optimize)
 app.add_typer(contracts.contracts_app, name="contracts")
+app.add_typer(governance.catalog_app, name="catalog")
+app.add_typer(governance.lineage_app, name="lineage")
 app.command()(ml.train)
 app.command()(ml.score)
 app.add_typer(ml.mlflow_app, name="mlflow")

@@ -359,12 +359,13 @@ def demo(
     from mdslab.api.server import background_server
     from mdslab.workloads.demo import run_demo
     from mdslab.workloads.ingestion.sender import ApiTarget
+    from mdslab.workloads.lineage.ingest_runs import api_ingest_run
 
     current = settings()
     with console.status("starting services", spinner="dots") as status:
         ensure_services(current, on_step=status.update, quiet=as_json)
         current = settings()
-        with background_server(create_app(current), current.api.host) as url:
+        with api_ingest_run(current), background_server(create_app(current), current.api.host) as url:
             target = ApiTarget(url, current.api.api_key.get_secret_value())
             try:
                 report = run_demo(current, rows=rows, seed=seed, target=target, on_progress=status.update)

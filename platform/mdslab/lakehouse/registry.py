@@ -50,11 +50,15 @@ class TableSpec:
     column_docs: dict[str, str] = field(default_factory=dict)
     audited: bool = False
     owner: str = "data-platform"  # the team that maintains it (catalog and lineage ownership)
+    # classification tags declared per column (e.g. pii.email); a column listed with no tag is declared
+    # unclassified, one not listed is classified by what it is derived from
+    column_tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.name.startswith(f"{self.layer}."):
             raise ValueError(f"table {self.name!r} must be named '{self.layer}.<table>'")
-        unknown = [c for c in (*self.partition_by, *self.key, *self.column_docs) if c not in self.schema.names]
+        named = (*self.partition_by, *self.key, *self.column_docs, *self.column_tags)
+        unknown = [c for c in named if c not in self.schema.names]
         if unknown:
             raise ValueError(f"table {self.name}: columns {unknown} are not in its schema")
 
