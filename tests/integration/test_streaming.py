@@ -28,6 +28,9 @@ from mdslab.settings import Settings
 from mdslab.workloads.ingestion.consumer import DEAD_LETTER_TABLE, StreamConsumer
 from mdslab.workloads.ingestion.events import CLAIMS, TRANSACTIONS, Topics
 from mdslab.workloads.ingestion.sender import ApiTarget, KafkaTarget, send_events
+from mdslab.workloads.lineage import naming
+from mdslab.workloads.lineage.ingest_runs import STREAM_JOB
+from mdslab.workloads.lineage.store import read_events
 from mdslab.workloads.pipeline.runner import lakehouse
 from mdslab.workloads.simulator import SimulationConfig, simulate
 from tests.conftest import valid_transaction
@@ -86,6 +89,21 @@ def test_every_accepted_event_lands_in_bronze_exactly_once(streaming: Settings) 
     again = consume(streaming, lake)
     assert again.total == 0
     assert {table: lake.version(table) for table in versions} == versions
+
+    # each consumer run is an OpenLineage run: topic -> bronze, at the versions written, rows counted
+    runs: dict[str, list[Any]] = {}
+    for event in read_events(streaming.postgres, job=STREAM_JOB):
+        runs.setdefault(event["run"]["runId"], []).append(event)
+    assert [[e["eventType"] for e in run] for run in runs.values()] == [["START", "COMPLETE"]] * 2
+    complete = next(iter(runs.values()))[-1]
+    topic = naming.kafka_topic(streaming.kafka, Topics(streaming.kafka.topic_prefix).of(TRANSACTIONS))
+    output = next(
+        d for d in complete["outputs"] if (d["namespace"], d["name"]) == naming.lake_table(lake, "bronze.transactions")
+    )
+    assert output["outputFacets"]["outputStatistics"]["rowCount"] == sent.accepted["transactions"]
+    assert output["facets"]["version"]["datasetVersion"] == str(versions["bronze.transactions"])
+    (source,) = output["facets"]["columnLineage"]["fields"]["payload"]["inputFields"]
+    assert (source["namespace"], source["name"], source["field"]) == (*topic, "value")
 
 
 def test_api_publishes_keyed_messages_with_the_contract_version(streaming: Settings) -> None:

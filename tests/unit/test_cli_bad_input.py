@@ -3,6 +3,7 @@ service is touched (no services run in these tests: a command that reached for o
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -88,3 +89,46 @@ def test_a_flow_parameter_of_the_wrong_type_is_refused_before_prefect_starts(
     assert "simulate_rows: Input should be a valid integer" in result.output
     assert "force: Input should be a valid boolean" in result.output
     assert "Traceback" not in result.output and "Prefect" not in result.output
+
+
+# --- catalog and lineage ----------------------------------------------------------------------------
+
+
+def test_the_catalog_answers_without_any_service() -> None:
+    result = CliRunner().invoke(app, ["catalog", "--tag", "pii.email", "--json"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    found = {(hit["table"], hit["column"]) for hit in json.loads(result.output)}
+    assert ("bronze.customers", "email") in found and all(hit[1] is not None for hit in found)
+
+
+@pytest.mark.parametrize(
+    ("command", "code", "says"),
+    [
+        (["catalog", "--layer", "golden"], 1, "error: --layer 'golden' is not a layer: use bronze, silver or gold"),
+        (["catalog", "show", "silver.claim"], 1, "no table 'silver.claim' in the catalog; did you mean silver.claims"),
+        (["lineage", "gold.daily_spend", "--json", "--dot"], 1, "error: choose one of --json, --mermaid, --dot"),
+        (
+            ["lineage", "gold.daily_spend", "--depth", "0"],
+            2,
+            "Invalid value for '--depth': Input should be greater than or equal to 1",
+        ),
+        (
+            ["lineage", "runs", "--limit", "0"],
+            2,
+            "Invalid value for '--limit' / '-n': Input should be greater than or equal to 1",
+        ),
+        (["lineage", "gold.daily_spend"], 1, "error: PostgreSQL at 127.0.0.1:1/"),
+        (["lineage", "runs"], 1, "error: PostgreSQL at 127.0.0.1:1/"),
+    ],
+)
+def test_catalog_and_lineage_mistakes_are_one_line(command: list[str], code: int, says: str) -> None:
+    result = CliRunner().invoke(app, command, env={"COLUMNS": "300"})
+    assert result.exit_code == code, result.output
+    assert says in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output
+
+
+def test_lineage_flush_with_nothing_spooled_says_so() -> None:
+    result = CliRunner().invoke(app, ["lineage", "flush"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "0 spooled lineage event(s) sent; none waiting" in result.output

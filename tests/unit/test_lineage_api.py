@@ -78,3 +78,38 @@ def test_not_json_and_too_large_are_refused(client: TestClient) -> None:
     assert client.post(PATH, content=b"{not json", headers=headers).status_code == 422
     huge = event(job={"namespace": "spark", "name": "x" * 5000})
     assert client.post(PATH, json=huge, headers={"X-API-Key": KEY}).status_code == 413
+
+
+# --- the read side: /v1/catalog and /v1/lineage ------------------------------------------------------
+
+
+def test_the_catalog_routes_need_the_key_and_answer_without_the_store(client: TestClient) -> None:
+    assert client.get("/v1/catalog").status_code == 401
+    found = client.get("/v1/catalog", params={"tag": "pii.card"}, headers={"X-API-Key": KEY})
+    assert found.status_code == 200, found.text
+    assert {(hit["table"], hit["column"]) for hit in found.json()} == {("silver.transactions", "card_last4")}
+    listed = client.get("/v1/catalog", params={"layer": "gold"}, headers={"X-API-Key": KEY}).json()
+    assert listed and {hit["layer"] for hit in listed} == {"gold"}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "code", "says"),
+    [
+        ("/v1/catalog", {"layer": "golden"}, 422, "layer"),
+        ("/v1/catalog/silver.claim", {}, 404, "did you mean silver.claims"),
+        ("/v1/lineage", {}, 422, "node"),
+        ("/v1/lineage", {"node": "gold.daily_spend", "depth": 0}, 422, "depth"),
+        ("/v1/lineage", {"node": "gold.daily_spend", "direction": "sideways"}, 422, "direction"),
+        ("/v1/lineage", {"node": "gold.daily_spend", "format": "png"}, 422, "format"),
+        ("/v1/lineage", {"node": "gold.daily_spend"}, 503, "PostgreSQL at 127.0.0.1:"),
+        ("/v1/lineage/runs", {"limit": 0}, 422, "limit"),
+        ("/v1/lineage/runs", {"job": "nightly"}, 503, "PostgreSQL at 127.0.0.1:"),
+        ("/v1/lineage/runs", {"job": "a\u0000b"}, 404, "no run of job"),
+    ],
+)
+def test_bad_read_requests_are_a_4xx_naming_the_problem(
+    client: TestClient, path: str, params: dict[str, Any], code: int, says: str
+) -> None:
+    answer = client.get(path, params=params, headers={"X-API-Key": KEY})
+    assert answer.status_code == code, answer.text
+    assert says in answer.text

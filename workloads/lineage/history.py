@@ -66,6 +66,8 @@ def run_history(pg: PostgresSettings, names: Names, *, job: str | None = None, l
     too); an unknown job is an error naming the recorded ones."""
     if limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")
+    if job is not None and "\x00" in job:  # PostgreSQL's text cannot hold it, so no job is named so
+        raise UnknownJobError(f"no run of job {job!r} is recorded")
     rows = recent_runs(pg, job=job, limit=limit)
     if not rows and job is not None:
         known = job_names(pg)
