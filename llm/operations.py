@@ -9,15 +9,27 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from openlineage.client.event_v2 import InputDataset
+
 from mdslab.lakehouse import Lakehouse
 from mdslab.llm.chain import RagChain, open_store
-from mdslab.llm.corpus import TABLES_SCOPE, SourceDocument, docs_scope, file_documents, table_documents
+from mdslab.llm.corpus import (
+    CLAIM_COLUMNS,
+    CLAIMS_TABLE,
+    TABLES_SCOPE,
+    SourceDocument,
+    docs_scope,
+    file_documents,
+    table_documents,
+)
 from mdslab.llm.embeddings import MiniLmEmbeddings
 from mdslab.llm.evaluation import EvalReport, evaluate, log_to_mlflow
 from mdslab.llm.indexer import IndexReport, index_documents
 from mdslab.llm.questions import build_questions
-from mdslab.llm.store import IndexMissingError, PgVectorStore
+from mdslab.llm.store import CHUNKS_TABLE, IndexMissingError, PgVectorStore
 from mdslab.settings import Settings
+from mdslab.workloads.lineage import naming
+from mdslab.workloads.lineage.job_runs import lake_input, other_input, other_output, reported_run
 
 Progress = Callable[[int, int], None]
 
@@ -42,20 +54,46 @@ def index_lake(
 ) -> IndexReport:
     """Index the curated tables and ``docs`` incrementally; other folders already indexed stay as they are."""
     store = open_store(settings)
+    description = "Chunks and embeds the curated tables and document folders into the pgvector index."
     try:
-        documents = corpus(lake, docs)
-        scopes = [TABLES_SCOPE, *(docs_scope(root) for root in docs)]
-        return index_documents(
-            store,
-            embeddings or MiniLmEmbeddings(threads=2),
-            documents,
-            scopes=scopes,
-            max_chars=settings.rag.chunk_chars,
-            overlap=settings.rag.chunk_overlap,
-            on_progress=on_progress,
-        )
+        with reported_run(settings, "mdslab.rag.index", description) as run:
+            documents = corpus(lake, docs)
+            run.inputs += _indexed_inputs(lake, documents)
+            scopes = [TABLES_SCOPE, *(docs_scope(root) for root in docs)]
+            report = index_documents(
+                store,
+                embeddings or MiniLmEmbeddings(threads=2),
+                documents,
+                scopes=scopes,
+                max_chars=settings.rag.chunk_chars,
+                overlap=settings.rag.chunk_overlap,
+                on_progress=on_progress,
+            )
+            claims = naming.lake_table(lake, CLAIMS_TABLE)
+            run.outputs.append(
+                other_output(
+                    naming.postgres_table(settings.postgres, settings.rag.schema_name, CHUNKS_TABLE),
+                    version=None if report.version is None else str(report.version),
+                    rows=report.total_chunks,
+                    fields=["text", "embedding"],
+                    columns={
+                        "text": [(claims, column, "DIRECT", "TRANSFORMATION") for column in CLAIM_COLUMNS],
+                        "embedding": [(claims, column, "DIRECT", "TRANSFORMATION") for column in CLAIM_COLUMNS],
+                    },
+                )
+            )
+            return report
     finally:
         store.close()
+
+
+def _indexed_inputs(lake: Lakehouse, documents: Sequence[SourceDocument]) -> list[InputDataset]:
+    """The lake tables at the versions the documents were read from, and the folders indexed."""
+    tables = {d.source_table: d.table_version for d in documents if d.source_table and d.source_table in lake.registry}
+    folders = sorted({d.file for d in documents if d.file is not None})
+    return [lake_input(lake, table, version) for table, version in sorted(tables.items())] + [
+        other_input(("file", folder)) for folder in folders
+    ]
 
 
 def evaluate_index(

@@ -31,6 +31,7 @@ from mdslab.llm.embeddings import DIMENSIONS
 from mdslab.settings import PostgresSettings
 
 IDENTIFIER = re.compile(r"\b[A-Za-z]{1,3}-?\d{3,}(?:-\d+)*\b")
+CHUNKS_TABLE = "chunks"  # <schema>.chunks: the index itself (text, sources, embeddings)
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 200  # ef_construction 64 gave recall@10 0.65 at 100k chunks, 200 0.72 (bench/rag.py)
 
 
@@ -211,7 +212,7 @@ class PgVectorStore:
     def ensure_schema(self) -> None:
         if self._schema_ready:
             return
-        chunks, versions = self._table("chunks"), self._table("index_versions")
+        chunks, versions = self._table(CHUNKS_TABLE), self._table("index_versions")
         statements = [
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)),
             sql.SQL(
@@ -249,7 +250,7 @@ class PgVectorStore:
         with self.connection() as conn:
             rows = conn.execute(
                 sql.SQL("SELECT chunk_id, content_hash, label_hash FROM {} WHERE scope = ANY(%s)").format(
-                    self._table("chunks")
+                    self._table(CHUNKS_TABLE)
                 ),
                 (list(scopes),),
             ).fetchall()
@@ -259,7 +260,7 @@ class PgVectorStore:
         """Write one run's changes and its version row in a single transaction: readers see the old
         index or the new one, and a crash leaves the old one."""
         self.ensure_schema()
-        chunks, versions = self._table("chunks"), self._table("index_versions")
+        chunks, versions = self._table(CHUNKS_TABLE), self._table("index_versions")
         upsert = sql.SQL(
             """INSERT INTO {} (chunk_id, scope, kind, content, content_hash, label_hash, source_table, table_version,
                                row_key, file, heading, event_date, metadata, embedding, index_version)
@@ -336,7 +337,7 @@ class PgVectorStore:
         """The scopes the index holds (``tables``, ``docs:<folder>``)."""
         self.ensure_schema()
         with self.connection() as conn:
-            rows = conn.execute(sql.SQL("SELECT DISTINCT scope FROM {} ORDER BY 1").format(self._table("chunks")))
+            rows = conn.execute(sql.SQL("SELECT DISTINCT scope FROM {} ORDER BY 1").format(self._table(CHUNKS_TABLE)))
             return [scope for (scope,) in rows.fetchall()]
 
     def summary(self) -> list[tuple[str, str, int, int | None]]:
@@ -345,7 +346,7 @@ class PgVectorStore:
         query = sql.SQL(
             "SELECT kind, coalesce(source_table, file), count(*), max(table_version) FROM {} "
             "GROUP BY 1, 2 ORDER BY 1, 2"
-        ).format(self._table("chunks"))
+        ).format(self._table(CHUNKS_TABLE))
         with self.connection() as conn:
             return [
                 (kind, source, int(count), version) for kind, source, count, version in conn.execute(query).fetchall()
@@ -354,14 +355,14 @@ class PgVectorStore:
     def count(self) -> int:
         self.ensure_schema()
         with self.connection() as conn:
-            return int(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table("chunks"))).fetchone()[0])  # type: ignore[index]
+            return int(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table(CHUNKS_TABLE))).fetchone()[0])  # type: ignore[index]
 
     def search(self, vector: npt.NDArray[np.float32], k: int, where: RetrievalFilter | None = None) -> list[Hit]:
         """The ``k`` nearest chunks by cosine distance through the HNSW index (approximate)."""
         self.ensure_schema()
         condition, params = (where or RetrievalFilter()).where()
         query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY embedding <=> %s LIMIT %s").format(
-            HIT_COLUMNS, self._table("chunks"), condition
+            HIT_COLUMNS, self._table(CHUNKS_TABLE), condition
         )
         with self.connection() as conn:
             rows = conn.execute(query, [vector, *params, vector, k]).fetchall()
@@ -378,7 +379,7 @@ class PgVectorStore:
         condition, params = (where or RetrievalFilter()).where()
         query = sql.SQL("SELECT {} FROM {} WHERE lexemes @@ ({}) AND {} ORDER BY embedding <=> %s LIMIT %s").format(
             HIT_COLUMNS,
-            self._table("chunks"),
+            self._table(CHUNKS_TABLE),
             sql.SQL(" || ").join([sql.SQL("plainto_tsquery('simple', %s)")] * len(identifiers)),
             condition,
         )
@@ -389,7 +390,7 @@ class PgVectorStore:
     def all_vectors(self) -> tuple[list[str], npt.NDArray[np.float32]]:
         """Every chunk id and embedding, ordered by id (for exact-search baselines), read in binary."""
         self.ensure_schema()
-        query = sql.SQL("SELECT chunk_id, embedding FROM {} ORDER BY chunk_id").format(self._table("chunks"))
+        query = sql.SQL("SELECT chunk_id, embedding FROM {} ORDER BY chunk_id").format(self._table(CHUNKS_TABLE))
         with self.connection() as conn, conn.cursor(binary=True) as cursor:
             rows = cursor.execute(query).fetchall()
         if not rows:

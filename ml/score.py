@@ -6,6 +6,7 @@ was built from, and scoring again with both unchanged does nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,8 +18,10 @@ from mdslab.errors import MdslabError
 from mdslab.lakehouse import Lakehouse
 from mdslab.ml.features import FRAUD, ModelSpec
 from mdslab.ml.registry import champion_version
-from mdslab.ml.tracking import registered_name
+from mdslab.ml.tracking import registered_name, tracking_uri
 from mdslab.settings import Settings
+from mdslab.workloads.lineage import naming
+from mdslab.workloads.lineage.job_runs import lake_input, lake_output, other_input, reported_run
 
 SCORES_TABLES = {"fraud": "gold.fraud_scores"}
 
@@ -59,6 +62,30 @@ def score(settings: Settings, lake: Lakehouse, client: MlflowClient, spec: Model
         if last.get("inputs") == stamp["inputs"] and last.get("model") == stamp["model"]:
             version = lake.version(table) or 0
             return ScoreResult(table, version, lake.row_count(table), name, model_version, input_version, True)
+    with reported_run(settings, f"mdslab.score.{spec.name}", f"Scores {spec.table} with the champion {name}.") as run:
+        model = naming.mlflow_model(tracking_uri(settings, with_password=False), name)
+        features = naming.lake_table(lake, spec.table)
+        run.inputs += [lake_input(lake, spec.table, input_version), other_input(model, str(model_version))]
+        result = _score(lake, spec, name, model_version, input_version, table, stamp)
+        copied = {column: [(features, column, "DIRECT", "IDENTITY")] for column in (spec.key, "customer_id")}
+        copied["event_time"] = [(features, spec.time_column, "DIRECT", "IDENTITY")]
+        scored = [(model, naming.MODEL_OUTPUT, "DIRECT", "TRANSFORMATION")]
+        scored += [(features, column, "DIRECT", "TRANSFORMATION") for column in spec.features]
+        run.outputs.append(
+            lake_output(lake, table, result.version, rows=result.rows, columns={**copied, "fraud_score": scored})
+        )
+        return result
+
+
+def _score(
+    lake: Lakehouse,
+    spec: ModelSpec,
+    name: str,
+    model_version: int,
+    input_version: int,
+    table: str,
+    stamp: Mapping[str, object],
+) -> ScoreResult:
     features = lake.read_table(
         spec.table, version=input_version, columns=[spec.key, "customer_id", spec.time_column, *spec.features]
     ).to_pandas()

@@ -23,8 +23,10 @@ from mdslab.lakehouse import Lakehouse
 from mdslab.ml import evaluate, models
 from mdslab.ml.features import ModelSpec, TrainingFrame, check_trainable, load_frame
 from mdslab.ml.registry import PRIMARY_METRIC, Promotion, promote_if_better, register
-from mdslab.ml.tracking import experiment_id, registered_name
+from mdslab.ml.tracking import experiment_id, registered_name, tracking_uri
 from mdslab.settings import Settings
+from mdslab.workloads.lineage import naming
+from mdslab.workloads.lineage.job_runs import lake_input, other_output, reported_run
 from mdslab.workloads.pipeline.framework import SparkProvider
 
 
@@ -164,12 +166,28 @@ def train_from_lake(
 ) -> TrainResult:
     """Read ``spec``'s labelled rows through Spark on Ray, then :func:`train`; the session is closed
     afterwards unless the caller handed one in."""
-    provider = spark or SparkProvider(settings)
-    try:
-        on_progress("reading features through Spark on Ray")
-        data = load_frame(lake, provider, spec)
-    finally:
-        if spark is None:
-            provider.close()
-    on_progress(f"training on {len(data.frame):,} labelled rows")
-    return train(settings, client, data)
+    description = f"Trains the {spec.name} model on {spec.table}, logs it to MLflow, registers it, maybe promotes it."
+    with reported_run(settings, f"mdslab.train.{spec.name}", description) as run:
+        provider = spark or SparkProvider(settings)
+        try:
+            on_progress("reading features through Spark on Ray")
+            data = load_frame(lake, provider, spec)
+        finally:
+            if spark is None:
+                provider.close()
+        on_progress(f"training on {len(data.frame):,} labelled rows")
+        result = train(settings, client, data)
+        table = naming.lake_table(lake, spec.table)
+        run.inputs.append(lake_input(lake, spec.table, result.input_version))
+        run.outputs.append(
+            other_output(
+                naming.mlflow_model(tracking_uri(settings, with_password=False), result.registered_model),
+                version=str(result.version),
+                rows=result.train_rows,
+                fields=[naming.MODEL_OUTPUT],
+                columns={
+                    naming.MODEL_OUTPUT: [(table, c, "DIRECT", "TRANSFORMATION") for c in (*spec.features, spec.label)]
+                },
+            )
+        )
+        return result

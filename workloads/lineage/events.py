@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -162,21 +162,36 @@ def table_facets(spec: TableSpec, version: int | None, tags: Mapping[str, Tags] 
     return facets
 
 
+# an output column -> the (dataset, column, DIRECT/INDIRECT, subtype) it is computed from
+ColumnSources = Mapping[str, Iterable[tuple[Dataset, str, str, str]]]
+
+
+def column_lineage(columns: ColumnSources) -> column_lineage_dataset.ColumnLineageDatasetFacet:
+    return column_lineage_dataset.ColumnLineageDatasetFacet(
+        fields={
+            column: column_lineage_dataset.Fields(
+                inputFields=[
+                    column_lineage_dataset.InputField(
+                        namespace=dataset[0],
+                        name=dataset[1],
+                        field=field_name,
+                        transformations=[column_lineage_dataset.Transformation(type=kind, subtype=subtype)],
+                    )
+                    for dataset, field_name, kind, subtype in sources
+                ]
+            )
+            for column, sources in columns.items()
+        }
+    )
+
+
 def column_lineage_facet(
     lineage: TableLineage, dataset_of: Mapping[str, Dataset]
 ) -> column_lineage_dataset.ColumnLineageDatasetFacet:
     """``lineage`` (output column -> input columns) with each input table named as a dataset."""
-    fields = {}
-    for column, sources in lineage.items():
-        inputs = [
-            column_lineage_dataset.InputField(
-                namespace=dataset_of[source.table][0],
-                name=dataset_of[source.table][1],
-                field=source.column,
-                transformations=[column_lineage_dataset.Transformation(type=source.type, subtype=source.subtype)],
-            )
-            for source in sources
-            if source.table in dataset_of
-        ]
-        fields[column] = column_lineage_dataset.Fields(inputFields=inputs)
-    return column_lineage_dataset.ColumnLineageDatasetFacet(fields=fields)
+    return column_lineage(
+        {
+            column: [(dataset_of[s.table], s.column, s.type, s.subtype) for s in sources if s.table in dataset_of]
+            for column, sources in lineage.items()
+        }
+    )

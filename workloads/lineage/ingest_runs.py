@@ -18,9 +18,6 @@ from contextlib import contextmanager
 from openlineage.client.event_v2 import InputDataset, OutputDataset, RunState
 from openlineage.client.facet_v2 import (
     RunFacet,
-    column_lineage_dataset,
-    documentation_job,
-    job_type_job,
     output_statistics_output_dataset,
     schema_dataset,
 )
@@ -30,7 +27,15 @@ from mdslab.settings import ApiSettings, KafkaSettings, Settings
 from mdslab.workloads.ingestion.events import DEAD_LETTER_TABLE, EVENT_TYPES, EventType, Topics
 from mdslab.workloads.lineage import naming
 from mdslab.workloads.lineage.delivery import LineageEmitter, lineage_emitter
-from mdslab.workloads.lineage.events import JobRun, error_facet, never_raises, table_facets
+from mdslab.workloads.lineage.events import (
+    ColumnSources,
+    JobRun,
+    column_lineage,
+    error_facet,
+    never_raises,
+    table_facets,
+)
+from mdslab.workloads.lineage.job_runs import RunReport, job_facets, other_output, reported_run
 
 API_JOB = "mdslab.api.ingest"
 STREAM_JOB = "mdslab.stream_consumer"
@@ -63,24 +68,8 @@ def api_route(api: ApiSettings, event_type: EventType) -> naming.Dataset:
     return f"http://{api.host}:{api.port}", f"/v1/{event_type.name}"
 
 
-def _lineage(
-    mapping: dict[str, tuple[str, str]], source: naming.Dataset
-) -> column_lineage_dataset.ColumnLineageDatasetFacet:
-    return column_lineage_dataset.ColumnLineageDatasetFacet(
-        fields={
-            column: column_lineage_dataset.Fields(
-                inputFields=[
-                    column_lineage_dataset.InputField(
-                        namespace=source[0],
-                        name=source[1],
-                        field=part,
-                        transformations=[column_lineage_dataset.Transformation(type="DIRECT", subtype=how)],
-                    )
-                ]
-            )
-            for column, (part, how) in mapping.items()
-        }
-    )
+def _from(mapping: dict[str, tuple[str, str]], *sources: naming.Dataset) -> ColumnSources:
+    return {column: [(source, part, "DIRECT", how) for source in sources] for column, (part, how) in mapping.items()}
 
 
 def _message_schema() -> schema_dataset.SchemaDatasetFacet:
@@ -96,39 +85,24 @@ def _topic(
     return namespace, name, {"schema": _message_schema(), **(facets or {})}
 
 
-def _job_facets(description: str) -> dict[str, object]:
-    return {
-        "documentation": documentation_job.DocumentationJobFacet(description=description),
-        "jobType": job_type_job.JobTypeJobFacet(processingType="STREAMING", integration="MDSLAB", jobType="JOB"),
-    }
-
-
 @contextmanager
 def api_ingest_run(settings: Settings) -> Iterator[None]:
     """One serving of the ingestion API as a run (START now, COMPLETE or FAIL when the block ends)."""
-    emitter = lineage_emitter(settings)
     topics = Topics(settings.kafka.topic_prefix)
-    run = JobRun(settings.lineage.namespace, API_JOB)
-    inputs = [InputDataset(namespace=ns, name=name) for ns, name in (api_route(settings.api, e) for e in EVENT_TYPES)]
-    outputs = []
+    description = "Validates events against their contracts and publishes them to Kafka (202 once stored)."
+    known = RunReport()
     for event_type in EVENT_TYPES:
-        namespace, name, facets = _topic(
-            settings.kafka,
-            topics.of(event_type),
-            {"columnLineage": _lineage(_MESSAGE_FROM_REQUEST, api_route(settings.api, event_type))},
+        route = api_route(settings.api, event_type)
+        known.inputs.append(InputDataset(namespace=route[0], name=route[1]))
+        known.outputs.append(
+            other_output(
+                naming.kafka_topic(settings.kafka, topics.of(event_type)),
+                fields=MESSAGE_FIELDS,
+                columns=_from(_MESSAGE_FROM_REQUEST, route),
+            )
         )
-        outputs.append(OutputDataset(namespace=namespace, name=name, facets=facets))  # type: ignore[arg-type]
-    job_facets = _job_facets("Validates events against their contracts and publishes them to Kafka (202 once stored).")
-    emitter.emit(run.event(RunState.START, inputs=inputs, outputs=outputs, job_facets=job_facets))  # type: ignore[arg-type]
-    try:
+    with reported_run(settings, API_JOB, description, processing="STREAMING", known=known):
         yield
-    except BaseException as exc:
-        emitter.emit(run.event(RunState.FAIL, job_facets=job_facets, run_facets={"errorMessage": error_facet(exc)}))  # type: ignore[arg-type]
-        raise
-    else:
-        emitter.emit(run.event(RunState.COMPLETE, inputs=inputs, outputs=outputs, job_facets=job_facets))  # type: ignore[arg-type]
-    finally:
-        emitter.close()
 
 
 class StreamLineage:
@@ -140,7 +114,9 @@ class StreamLineage:
         self.emitter = emitter or lineage_emitter(settings)
         self.topics = Topics(settings.kafka.topic_prefix)
         self.run = JobRun(settings.lineage.namespace, STREAM_JOB)
-        self._job_facets = _job_facets("Consumes the event topics into bronze, exactly once per Kafka offset.")
+        self._job_facets = job_facets(
+            "Consumes the event topics into bronze, exactly once per Kafka offset.", "STREAMING"
+        )
         self._last_running = time.monotonic()
 
     def _inputs(self) -> list[InputDataset]:
@@ -156,15 +132,7 @@ class StreamLineage:
         for table, mapping, topics in targets:
             facets = table_facets(self.lake.spec(table), None if rows is None else self.lake.version(table))
             sources = [naming.kafka_topic(self.settings.kafka, topic) for topic in topics]
-            merged = [_lineage(mapping, source).fields for source in sources]
-            facets["columnLineage"] = column_lineage_dataset.ColumnLineageDatasetFacet(
-                fields={
-                    column: column_lineage_dataset.Fields(
-                        inputFields=[f for fields in merged for f in fields[column].inputFields]
-                    )
-                    for column in mapping
-                }
-            )
+            facets["columnLineage"] = column_lineage(_from(mapping, *sources))
             output_facets = {}
             if rows is not None:
                 output_facets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
@@ -200,7 +168,7 @@ class StreamLineage:
             state,
             inputs=self._inputs(),
             outputs=self._outputs(rows),
-            job_facets=self._job_facets,  # type: ignore[arg-type]
+            job_facets=self._job_facets,
             run_facets=run_facets,
         )
         self.emitter.emit(event)

@@ -4,6 +4,8 @@ openlineage-spark listener names a Delta table on S3 exactly so)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from mdslab.lakehouse import Lakehouse, TableSpec
 from mdslab.settings import KafkaSettings, LakeSettings, PostgresSettings
 
@@ -26,3 +28,14 @@ def postgres_table(pg: PostgresSettings, schema: str, table: str) -> Dataset:
 def kafka_topic(kafka: KafkaSettings, topic: str) -> Dataset:
     host, port = kafka.first_host_port
     return f"kafka://{host}:{port}", topic
+
+
+MODEL_OUTPUT = "prediction"  # a model as a dataset has one field: what it predicts
+
+
+def mlflow_model(tracking_uri: str, name: str) -> Dataset:
+    """A registered model: ``mlflow://<tracking store host[:port]/path>`` (never its credentials) and
+    ``models/<name>``; the model version is the dataset's version, its one field :data:`MODEL_OUTPUT`."""
+    parts = urlsplit(tracking_uri)
+    where = f"{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}" or tracking_uri
+    return f"mlflow://{where}", f"models/{name}"

@@ -40,7 +40,15 @@ def lab_names(registry: TableRegistry, settings: Settings) -> dict[naming.Datase
 
 
 def display_name(names: Names, namespace: str, name: str) -> str:
-    return names.get((namespace, name), f"{namespace}/{name}")
+    """The lab's name; else short forms of a registered model (``mlflow:<name>``) and a PostgreSQL table
+    (``postgres:<database>.<schema>.<table>``, e.g. the vector index); else ``<namespace>/<name>``."""
+    if (namespace, name) in names:
+        return names[(namespace, name)]
+    if namespace.startswith("mlflow://") and name.startswith("models/"):
+        return f"mlflow:{name.removeprefix('models/')}"
+    if namespace.startswith("postgres://"):
+        return f"postgres:{name}"
+    return f"{namespace}/{name}"
 
 
 @dataclass(frozen=True)
@@ -130,8 +138,9 @@ def lineage_of(events: Iterable[dict[str, Any]], names: Names) -> RecordedLineag
             _note_schema(graph, name, dataset)
             facets = dataset.get("facets") or {}
             fields = facets.get("columnLineage", {}).get("fields", {})
-            graph.inputs[name] = set(inputs)
-            if fields:
+            if name not in inputs:  # rewritten in place (compaction): where its data comes from is unchanged
+                graph.inputs[name] = set(inputs)
+            if fields and name not in inputs:
                 graph.columns[name] = {column: _sources(spec, names) for column, spec in fields.items()}
                 if len(event["outputs"]) > 1:
                     # a job with several outputs (the consumer: a topic per table) names its inputs for all

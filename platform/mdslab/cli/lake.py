@@ -82,6 +82,7 @@ def optimize(
     ] = False,
 ) -> None:
     """Compact small files and vacuum unreferenced ones, table by table."""
+    from mdslab.workloads.maintenance import optimize_tables
     from mdslab.workloads.pipeline.runner import lakehouse
 
     if retain_hours < DELTA_DEFAULT_RETAIN_HOURS and not force:
@@ -90,13 +91,15 @@ def optimize(
             f"{retain_hours} h, and a reader running now, still need (Delta keeps {DELTA_DEFAULT_RETAIN_HOURS} h): "
             "add --force to do it anyway"
         )
-    lake = lakehouse(settings())
+    current = settings()
+    lake = lakehouse(current)
     names = table or [spec.name for spec in lake.registry]
     for name in names:
         lake.spec(name)  # an unknown name is refused before any table is touched
     out = Table("table", "version", "files before", "files after", "vacuumed", title_justify="left")
-    for name in track(names, description="optimizing", console=console, transient=True):
-        result = lake.optimize(name, retain_hours=retain_hours)
+    done = optimize_tables(current, lake, names, retain_hours=retain_hours)
+    for result in track(done, total=len(names), description="optimizing", console=console, transient=True):
+        name = result.name
         if result.version is None:
             out.add_row(name, "-", "", "", "not built")
             continue
