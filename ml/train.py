@@ -26,8 +26,9 @@ from mdslab.ml.registry import PRIMARY_METRIC, Promotion, promote_if_better, reg
 from mdslab.ml.tracking import experiment_id, registered_name, tracking_uri
 from mdslab.settings import Settings
 from mdslab.workloads.lineage import naming
-from mdslab.workloads.lineage.job_runs import lake_input, other_output, reported_run
+from mdslab.workloads.lineage.job_runs import delta_input, other_output, reported_run
 from mdslab.workloads.pipeline.framework import SparkProvider
+from mdslab.workloads.tables import build_registry
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,30 @@ class TrainResult:
 
 
 def train(settings: Settings, client: MlflowClient, data: TrainingFrame, *, threads: int = 2) -> TrainResult:
-    """Fit both models on the earlier events, evaluate on the later ones, log, register, decide."""
+    """Fit both models on the earlier events, evaluate on the later ones, log, register, decide; reported
+    as a run that reads the feature table's version and writes the registered model's."""
+    spec = data.spec
+    description = f"Trains the {spec.name} model on {spec.table}, logs it to MLflow, registers it, maybe promotes it."
+    with reported_run(settings, f"mdslab.train.{spec.name}", description) as run:
+        table = build_registry().get(spec.table)
+        run.inputs.append(delta_input(table, settings.lake, data.table_version))
+        result = _fit_log_register(settings, client, data, threads=threads)
+        source = naming.delta_table(table, settings.lake)
+        run.outputs.append(
+            other_output(
+                naming.mlflow_model(tracking_uri(settings, with_password=False), result.registered_model),
+                version=str(result.version),
+                rows=result.train_rows,
+                fields=[naming.MODEL_OUTPUT],
+                columns={
+                    naming.MODEL_OUTPUT: [(source, c, "DIRECT", "TRANSFORMATION") for c in (*spec.features, spec.label)]
+                },
+            )
+        )
+        return result
+
+
+def _fit_log_register(settings: Settings, client: MlflowClient, data: TrainingFrame, *, threads: int) -> TrainResult:
     started = time.perf_counter()
     spec = data.spec
     check_trainable(data)
@@ -166,28 +190,12 @@ def train_from_lake(
 ) -> TrainResult:
     """Read ``spec``'s labelled rows through Spark on Ray, then :func:`train`; the session is closed
     afterwards unless the caller handed one in."""
-    description = f"Trains the {spec.name} model on {spec.table}, logs it to MLflow, registers it, maybe promotes it."
-    with reported_run(settings, f"mdslab.train.{spec.name}", description) as run:
-        provider = spark or SparkProvider(settings)
-        try:
-            on_progress("reading features through Spark on Ray")
-            data = load_frame(lake, provider, spec)
-        finally:
-            if spark is None:
-                provider.close()
-        on_progress(f"training on {len(data.frame):,} labelled rows")
-        result = train(settings, client, data)
-        table = naming.lake_table(lake, spec.table)
-        run.inputs.append(lake_input(lake, spec.table, result.input_version))
-        run.outputs.append(
-            other_output(
-                naming.mlflow_model(tracking_uri(settings, with_password=False), result.registered_model),
-                version=str(result.version),
-                rows=result.train_rows,
-                fields=[naming.MODEL_OUTPUT],
-                columns={
-                    naming.MODEL_OUTPUT: [(table, c, "DIRECT", "TRANSFORMATION") for c in (*spec.features, spec.label)]
-                },
-            )
-        )
-        return result
+    provider = spark or SparkProvider(settings)
+    try:
+        on_progress("reading features through Spark on Ray")
+        data = load_frame(lake, provider, spec)
+    finally:
+        if spark is None:
+            provider.close()
+    on_progress(f"training on {len(data.frame):,} labelled rows")
+    return train(settings, client, data)

@@ -16,6 +16,7 @@ from mdslab.ml.tracking import configure
 from mdslab.ml.train import TrainResult, train
 from mdslab.settings import Settings
 from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.lineage.store import read_events
 from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
 from mdslab.workloads.simulator import SimulationConfig, simulate
 from tests.conftest import free_port, fresh_lake
@@ -219,6 +220,21 @@ def test_the_deep_dive_runs_end_to_end_on_the_lake(trained: Trained, spark_provi
     assert summary["score"]["rows"] == trained.lake.row_count("gold.fraud_features")
     assert 0.0 <= report.example_score <= 1.0
     assert any("training LightGBM" in message for message in messages)
+
+    # training and scoring are lineage runs: features -> the registered model -> the scores
+    training = read_events(trained.settings.postgres, job="mdslab.train.fraud")[-1]
+    assert training["eventType"] == "COMPLETE"
+    (model,) = training["outputs"]
+    assert model["name"] == f"models/{summary['train']['registered_model']}"
+    assert model["facets"]["version"]["datasetVersion"] == str(summary["train"]["version"])
+    assert training["inputs"][0]["facets"]["version"]["datasetVersion"] == str(trained.data.table_version)
+    scoring = read_events(trained.settings.postgres, job="mdslab.score.fraud")[-1]
+    assert scoring["eventType"] == "COMPLETE"
+    assert {(d["namespace"], d["name"]) for d in scoring["inputs"]} >= {(model["namespace"], model["name"])}
+    (scores,) = scoring["outputs"]
+    assert scores["facets"]["version"]["datasetVersion"] == str(trained.lake.version("gold.fraud_scores"))
+    fed_by = scores["facets"]["columnLineage"]["fields"]["fraud_score"]["inputFields"]
+    assert any(field["name"] == model["name"] for field in fed_by)
 
 
 def test_the_claims_triage_model_trains_registers_and_learns_something(trained: Trained, spark_provider: Any) -> None:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
 from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.lineage.store import read_events
 from mdslab.workloads.pipeline.dialect import DUCKDB
 from mdslab.workloads.pipeline.engines import run_duckdb
 from mdslab.workloads.pipeline.runner import PipelineReport, lakehouse, run_pipeline
@@ -159,6 +160,12 @@ def test_tables_and_optimize_commands_after_the_demo(services: Settings, spark_p
     after = {t["name"]: t for t in json.loads(runner.invoke(app, ["tables", "--json"]).stdout)}
     assert after["silver.transactions"]["rows"] == tables["silver.transactions"]["rows"]
     assert after["silver.transactions"]["files"] <= tables["silver.transactions"]["files"]
+    (optimize,) = [e for e in read_events(services.postgres, job="mdslab.optimize") if e["eventType"] == "COMPLETE"][
+        -1:
+    ]
+    assert [d["facets"]["version"]["datasetVersion"] for d in optimize["outputs"]] == [
+        str(after["silver.transactions"]["version"])
+    ]
 
 
 def test_a_new_batch_makes_new_versions_time_travel_keeps_the_old_and_the_gate_names_stale_gold(

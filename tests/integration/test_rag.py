@@ -39,6 +39,8 @@ from mdslab.llm.store import RetrievalFilter
 from mdslab.ml.tracking import configure
 from mdslab.settings import Settings
 from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.lineage import naming
+from mdslab.workloads.lineage.store import read_events
 from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
 from mdslab.workloads.simulator import SimulationConfig, simulate
 from tests.conftest import fresh_lake
@@ -105,6 +107,16 @@ def test_the_first_index_embeds_every_chunk_of_tables_and_files(indexed: Indexed
     assert report.version == 1 and report.removed == 0
     kinds = {d.kind for d in corpus(indexed.lake, [indexed.docs])}
     assert kinds == {"claim", "customer", "merchant", "table", "document"}
+    # the indexer's lineage run: the tables at their published versions and the folder -> the index
+    (run,) = [
+        e for e in read_events(indexed.settings.postgres, job="mdslab.rag.index") if e["eventType"] == "COMPLETE"
+    ][:1]
+    read = {d["name"]: d.get("facets", {}).get("version", {}).get("datasetVersion") for d in run["inputs"]}
+    claims = naming.lake_table(indexed.lake, CLAIMS_TABLE)[1]
+    assert read[claims] == str(indexed.lake.current_version(CLAIMS_TABLE))
+    assert any(name.endswith("runbook.md") for name in read)
+    (index,) = run["outputs"]
+    assert index["name"].endswith(".chunks") and index["facets"]["version"]["datasetVersion"] == "1"
 
 
 def test_retrieval_finds_the_planted_claim_facts_and_the_answer_states_them(indexed: Indexed) -> None:

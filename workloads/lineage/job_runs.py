@@ -19,8 +19,8 @@ from openlineage.client.facet_v2 import (
     schema_dataset,
 )
 
-from mdslab.lakehouse import Lakehouse
-from mdslab.settings import Settings
+from mdslab.lakehouse import Lakehouse, TableSpec
+from mdslab.settings import LakeSettings, Settings
 from mdslab.workloads.lineage import naming
 from mdslab.workloads.lineage.delivery import LineageEmitter, lineage_emitter
 from mdslab.workloads.lineage.events import (
@@ -94,8 +94,13 @@ def _emit(
 
 
 def lake_input(lake: Lakehouse, table: str, version: int | None) -> InputDataset:
-    namespace, name = naming.lake_table(lake, table)
-    return InputDataset(namespace=namespace, name=name, facets=table_facets(lake.spec(table), version))  # type: ignore[arg-type]
+    return delta_input(lake.spec(table), lake.lake, version)
+
+
+def delta_input(spec: TableSpec, lake: LakeSettings, version: int | None) -> InputDataset:
+    """A lake table read at ``version``, for a job that has its spec but no :class:`Lakehouse` at hand."""
+    namespace, name = naming.delta_table(spec, lake)
+    return InputDataset(namespace=namespace, name=name, facets=table_facets(spec, version))  # type: ignore[arg-type]
 
 
 def lake_output(
