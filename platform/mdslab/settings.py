@@ -302,7 +302,12 @@ class LineageSettings(BaseModel):
         "MDSLAB_LINEAGE__FILE; console: the log; off: nothing.",
     )
     url: str = Field(
-        default="", description="The consumer's base URL for transport=http (events POSTed to <url>/api/v1/lineage)."
+        default="", description="The consumer's base URL for transport=http (events POSTed to <url>/<endpoint>)."
+    )
+    endpoint: str = Field(
+        default="api/v1/lineage",
+        description="The path under the URL for transport=http: api/v1/lineage for Marquez and the lab's API, "
+        "api/v1/openlineage/lineage for OpenMetadata.",
     )
     api_key: SecretStr = Field(default=SecretStr(""), description="Bearer token for transport=http, if it needs one.")
     file: Path | None = Field(default=None, description="JSON-lines file for transport=file (default: state dir).")

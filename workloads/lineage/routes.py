@@ -22,8 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mdslab.api_keys import API_KEY_HEADER, refusal
 from mdslab.database import DatabaseUnavailableError
-from mdslab.settings import PostgresSettings
-from mdslab.workloads.lineage.store import store_events
+from mdslab.workloads.lineage.store import EventStore
 
 LINEAGE_PATH = "/api/v1/lineage"
 
@@ -46,13 +45,9 @@ class RunRecord(_Open):
     facets: dict[str, Any] = Field(default_factory=dict)
 
 
-class JobRecord(_Open):
-    namespace: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    facets: dict[str, Any] = Field(default_factory=dict)
+class Named(_Open):
+    """A job or a dataset: OpenLineage identifies both by namespace and name."""
 
-
-class DatasetRecord(_Open):
     namespace: str = Field(min_length=1)
     name: str = Field(min_length=1)
     facets: dict[str, Any] = Field(default_factory=dict)
@@ -66,9 +61,9 @@ class RunEvent(_Open):
     schemaURL: str = Field(min_length=1)  # noqa: N815
     eventType: EventType | None = None  # noqa: N815
     run: RunRecord
-    job: JobRecord
-    inputs: list[DatasetRecord] = Field(default_factory=list)
-    outputs: list[DatasetRecord] = Field(default_factory=list)
+    job: Named
+    inputs: list[Named] = Field(default_factory=list)
+    outputs: list[Named] = Field(default_factory=list)
 
 
 class Stored(BaseModel):
@@ -91,7 +86,7 @@ async def require_lineage_key(
         raise HTTPException(refused.status_code, refused.message)
 
 
-def lineage_router(pg: PostgresSettings) -> APIRouter:
+def lineage_router(store: EventStore) -> APIRouter:
     router = APIRouter(tags=["lineage"], dependencies=[Depends(require_lineage_key)])
 
     @router.post(
@@ -107,7 +102,7 @@ def lineage_router(pg: PostgresSettings) -> APIRouter:
         document = await request.json()  # kept as sent (facets included), with its time in one form
         document["eventTime"] = event.eventTime.isoformat()
         try:
-            added = await run_in_threadpool(store_events, pg, [document])
+            added = await run_in_threadpool(store.add, [document])
         except DatabaseUnavailableError as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"{exc}; the event was not stored") from None
         except psycopg.DataError as exc:  # e.g. a NUL character, which PostgreSQL's JSON cannot hold

@@ -35,6 +35,7 @@ from mdslab.workloads.ingestion.routes import IngestMetrics, contract_schemas, i
 from mdslab.workloads.lake_metrics import LakeCollector
 from mdslab.workloads.lineage.catalog_routes import catalog_router
 from mdslab.workloads.lineage.routes import lineage_router
+from mdslab.workloads.lineage.store import EventStore
 from mdslab.workloads.pipeline.runner import lakehouse
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -113,6 +114,7 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
             yield
         finally:
             await run_in_threadpool(app.state.rag_chain.close)
+            await run_in_threadpool(app.state.lineage_store.close)
             if owned:
                 await run_in_threadpool(app.state.publisher.close)
 
@@ -186,7 +188,8 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
     app.include_router(rag_router(), dependencies=[Depends(require_api_key)])
     app.state.gateway = Gateway(app.state.api_keys, settings.rag, app.state.rag_chain, GatewayMetrics(registry))
     app.include_router(gateway_router())
-    app.include_router(lineage_router(settings.postgres))
+    app.state.lineage_store = EventStore(settings.postgres, application_name="mdslab-api-lineage")
+    app.include_router(lineage_router(app.state.lineage_store))
     app.include_router(catalog_router(lake, settings), dependencies=[Depends(require_api_key)])
 
     def openapi() -> dict[str, Any]:
