@@ -11,6 +11,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from mdslab.orchestration.tasks import NothingToDoError, Summary
 from mdslab.settings import Settings, load_settings
 from mdslab.telemetry import quiet_libraries
+from mdslab.workloads.lineage.events import RunRef, started_by
 from mdslab.workloads.pipeline.runner import lakehouse
 
 SCORES_TABLE = "gold.fraud_scores"
@@ -29,6 +30,24 @@ def run_task(step: Callable[..., Summary], **kwargs: Any) -> Summary:
     settings = load_settings()
     quiet_libraries(settings.log_level)
     try:
-        return step(settings, **kwargs)
+        with started_by(_task_run()):
+            return step(settings, **kwargs)
     except NothingToDoError as exc:
         raise AirflowSkipException(str(exc)) from exc
+
+
+def _task_run() -> RunRef | None:
+    """This task instance's OpenLineage run, as the provider reports it (its macros give the same ids
+    its listener sends): the parent of every run the task starts, the DAG run their root."""
+    from airflow.providers.openlineage.plugins import macros
+    from airflow.sdk import get_current_context
+
+    try:
+        ti = get_current_context()["ti"]
+    except Exception:  # not inside a running task (an import, a unit test): no parent
+        return None
+    root = RunRef(
+        macros.lineage_root_job_namespace(ti), macros.lineage_root_job_name(ti), macros.lineage_root_run_id(ti)
+    )
+    namespace = macros.lineage_job_namespace()  # type: ignore[no-untyped-call]
+    return RunRef(namespace, macros.lineage_job_name(ti), macros.lineage_run_id(ti), root)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +24,10 @@ from prefect.tasks import exponential_backoff
 from mdslab.orchestration import tasks
 from mdslab.settings import Settings, load_settings
 from mdslab.telemetry import quiet_libraries
+from mdslab.workloads.lineage.events import RunRef, started_by
+from mdslab.workloads.lineage.job_runs import reported_run
+
+PREFECT_NAMESPACE = "prefect"  # OpenLineage namespace of the flow and task runs
 
 
 def _layer_cache_key(_context: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -31,14 +37,35 @@ def _layer_cache_key(_context: TaskRunContext, parameters: dict[str, Any]) -> st
     return f"mdslab-{layer}-{digest}"
 
 
+def _flow_run() -> RunRef:
+    """The running Prefect flow run, as an OpenLineage run (Prefect's own id)."""
+    from prefect.runtime import flow_run
+
+    return RunRef(PREFECT_NAMESPACE, str(flow_run.flow_name), str(flow_run.id))
+
+
+@contextmanager
+def _reported_flow(settings: Settings, description: str) -> Iterator[None]:
+    """The flow run as an OpenLineage run: the root of its task runs and of every run they start."""
+    flow = _flow_run()
+    with reported_run(settings, flow.job, description, run_id=flow.run_id, processing="BATCH"):
+        yield
+
+
 def _run(step: Any, settings: Settings, **kwargs: Any) -> tasks.Summary | State:
-    """Run one task; nothing to do completes it as Skipped with the reason (downstream goes on)."""
+    """Run one task; nothing to do completes it as Skipped with the reason (downstream goes on). The
+    task run is an OpenLineage run under its flow run, and the parent of the runs the task starts."""
+    from prefect.runtime import task_run
+
     quiet_libraries(settings.log_level)
-    try:
-        summary: tasks.Summary = step(settings, **kwargs)
-    except tasks.NothingToDoError as exc:
-        get_run_logger().info("skipped: %s", exc)
-        return Completed(name="Skipped", message=str(exc))
+    flow = _flow_run()
+    this = RunRef(PREFECT_NAMESPACE, f"{flow.job}.{task_run.name}", str(task_run.id), root=flow)
+    with reported_run(settings, this.job, step.__doc__ or this.job, parent=flow, run_id=this.run_id), started_by(this):
+        try:
+            summary: tasks.Summary = step(settings, **kwargs)
+        except tasks.NothingToDoError as exc:
+            get_run_logger().info("skipped: %s", exc)
+            return Completed(name="Skipped", message=str(exc))
     get_run_logger().info(summary["message"])
     return summary
 
@@ -138,6 +165,18 @@ def financial_data_lake_pipeline(
     simulate_rows: transactions to simulate into Kafka first (0: consume what arrived); force: rebuild
     silver and gold even if their inputs did not change (and ignore the cache)."""
     settings = load_settings()
+    with _reported_flow(settings, "Kafka -> bronze -> silver -> gold, the quality gate, scoring, the RAG index."):
+        _pipeline(settings, simulate_rows, seed, consume_timeout_s, force, max_quarantine_share)
+
+
+def _pipeline(
+    settings: Settings,
+    simulate_rows: int,
+    seed: int,
+    consume_timeout_s: float,
+    force: bool,
+    max_quarantine_share: float,
+) -> None:
     ensure_services(settings)
     send_simulated_events(settings, simulate_rows, seed)
     consume_stream(settings, consume_timeout_s)
@@ -155,8 +194,9 @@ def financial_data_lake_pipeline(
 def fraud_model_training() -> None:
     """Train, register and maybe promote the fraud model from gold.fraud_features, then re-score gold."""
     settings = load_settings()
-    train_fraud(settings)
-    score_fraud(settings)
+    with _reported_flow(settings, "Train, register and maybe promote the fraud model, then re-score gold."):
+        train_fraud(settings)
+        score_fraud(settings)
 
 
 FLOWS = {f.name: f for f in (financial_data_lake_pipeline, fraud_model_training)}

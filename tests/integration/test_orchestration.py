@@ -31,6 +31,7 @@ from mdslab.workloads.ingestion.consumer import StreamConsumer
 from mdslab.workloads.ingestion.events import Topics
 from mdslab.workloads.ingestion.feed import feed_simulation
 from mdslab.workloads.ingestion.sender import KafkaTarget
+from mdslab.workloads.lineage.store import read_events
 from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
 from mdslab.workloads.quality import GOLD_TABLES
 from mdslab.workloads.simulator import SimulationConfig, simulate
@@ -47,6 +48,17 @@ def _mdslab(settings: Settings, *args: str, timeout: float = 900) -> subprocess.
         [MDSLAB, *args], env=os.environ | settings.environment(), capture_output=True, text=True,
         timeout=timeout, check=False,
     )  # fmt: skip
+
+
+def _runs_under(events: list[dict[str, Any]], job: str, parent_job: str) -> list[dict[str, Any]]:
+    """The START events of ``job`` runs whose parent is a run of ``parent_job``."""
+    return [
+        e
+        for e in events
+        if e["job"]["name"] == job
+        and e["eventType"] == "START"
+        and e["run"]["facets"].get("parent", {}).get("job", {}).get("name") == parent_job
+    ]
 
 
 def gold_digest(lake: Lakehouse) -> dict[str, tuple[int, str]]:
@@ -101,6 +113,18 @@ def test_the_airflow_dag_builds_the_same_gold_and_its_gate_stops_the_consumers(
     assert set(states.values()) == {"success"}, states
     assert "no champion version" in first.stdout + first.stderr
     assert gold_digest(lakehouse(settings)) == baseline.digest
+    # the OpenLineage provider reported the DAG and task runs where the lab's runs go, and the pipeline
+    # run each layer task started names its task run as parent and the DAG run as root
+    events = read_events(settings.postgres)
+    silver = _runs_under(events, "mdslab.pipeline", f"{DAG_ID}.build_silver")
+    assert silver, "no pipeline run under the build_silver task"
+    parent = silver[0]["run"]["facets"]["parent"]
+    task_states = [e["eventType"] for e in events if e["run"]["runId"] == parent["run"]["runId"]]
+    assert task_states[0] == "START" and task_states[-1] == "COMPLETE", task_states
+    dag_run = [e for e in events if e["run"]["runId"] == parent["root"]["run"]["runId"]]
+    assert dag_run and dag_run[0]["job"]["name"] == DAG_ID
+    steps = [e for e in events if e["job"]["name"] == "mdslab.pipeline.silver_transactions"]
+    assert steps[0]["run"]["facets"]["parent"]["root"]["run"]["runId"] == parent["root"]["run"]["runId"]
 
     training = _mdslab(settings, "airflow", "test", "fraud_model_training")
     assert training.returncode == 0, training.stdout[-3000:] + training.stderr[-3000:]
@@ -129,6 +153,17 @@ def test_the_prefect_flow_builds_the_same_gold_caches_by_table_versions_and_gate
     first = _mdslab(settings, "flow", "run", name, "-p", f"simulate_rows={ROWS}", "-p", f"seed={SEED}")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert gold_digest(lakehouse(settings)) == baseline.digest
+    # the flow run and its task runs are OpenLineage runs (Prefect's ids); the pipeline run a layer task
+    # started is their child
+    events = read_events(settings.postgres)
+    silver = _runs_under(events, "mdslab.pipeline", f"{name}.build_silver")
+    assert silver, "no pipeline run under the build_silver task run"
+    task = silver[0]["run"]["facets"]["parent"]
+    flow_events = [e for e in events if e["run"]["runId"] == task["root"]["run"]["runId"]]
+    assert [e["eventType"] for e in flow_events] == ["START", "COMPLETE"] and flow_events[0]["job"]["name"] == name
+    task_events = [e for e in events if e["run"]["runId"] == task["run"]["runId"]]
+    assert [e["eventType"] for e in task_events] == ["START", "COMPLETE"]
+    assert task_events[0]["run"]["facets"]["parent"]["run"]["runId"] == task["root"]["run"]["runId"]
     assert "Skipped" in first.stdout and "no champion version" in first.stdout
 
     again = _mdslab(settings, "flow", "run", name)  # nothing new: every step up to date

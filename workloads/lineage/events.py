@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import logging
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -76,15 +78,35 @@ class RunRef:
         )
 
 
+_ORCHESTRATOR_RUN: ContextVar[RunRef | None] = ContextVar("mdslab_lineage_parent", default=None)
+
+
+@contextmanager
+def started_by(parent: RunRef | None) -> Iterator[None]:
+    """Inside the block, every run reported without an explicit parent is a child of ``parent`` (the
+    Airflow task or Prefect task run that is running it): orchestrators set it once around a task, and
+    the pipeline, training, scoring, indexing and consumer runs it starts name it, however deep."""
+    token = _ORCHESTRATOR_RUN.set(parent)
+    try:
+        yield
+    finally:
+        _ORCHESTRATOR_RUN.reset(token)
+
+
 @dataclass
 class JobRun:
-    """One run being reported: the job, the run id its events share, its parent, when it started."""
+    """One run being reported: the job, the run id its events share, its parent (by default the
+    orchestrator's run the job was started in, see :func:`started_by`), when it started."""
 
     namespace: str
     job: str
     parent: RunRef | None = None
     run_id: str = field(default_factory=lambda: str(generate_new_uuid()))
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        if self.parent is None:
+            self.parent = _ORCHESTRATOR_RUN.get()
 
     def ref(self) -> RunRef:
         """This run as the parent of the runs it starts (the root carried down the chain)."""

@@ -51,12 +51,16 @@ def reported_run(
     parent: RunRef | None = None,
     processing: str = "BATCH",
     known: RunReport | None = None,
+    run_id: str | None = None,
     emitter: LineageEmitter | None = None,
 ) -> Iterator[RunReport]:
     """The block as one run of ``job`` (see the module docstring); ``known``: the datasets known before
-    it starts (its START names them: a long-lived job's lineage is then known while it runs)."""
+    it starts (its START names them: a long-lived job's lineage is then known while it runs); ``run_id``:
+    the id another system already gave the run (a Prefect flow run's), else a new one."""
     emitter = emitter or lineage_emitter(settings)
     run = JobRun(settings.lineage.namespace, job, parent)
+    if run_id is not None:
+        run.run_id = run_id
     facets = job_facets(description, processing)
     report = known or RunReport()
     _emit(emitter, run, RunState.START, report, facets, None)

@@ -202,7 +202,9 @@ def lineage_show(
     mermaid: Annotated[bool, typer.Option("--mermaid", help="Print a Mermaid flowchart.")] = False,
     dot: Annotated[bool, typer.Option("--dot", help="Print Graphviz DOT (`| dot -Tsvg > lineage.svg`).")] = False,
 ) -> None:
-    """The lineage of a table or a column, as the last successful run of each job recorded it."""
+    """Where a table or column comes from (--upstream, the default) or what depends on it (--downstream),
+    as the jobs' latest runs recorded it in the lineage store. Any dataset the store knows works:
+    gold.daily_spend, kafka:transactions, mlflow:mdslab-fraud, api:POST /v1/transactions."""
     from mdslab.workloads.lineage.recorded import lab_names, load_lineage
     from mdslab.workloads.lineage.render import as_dict, as_dot, as_mermaid
     from mdslab.workloads.lineage.traversal import Direction, resolve, trace

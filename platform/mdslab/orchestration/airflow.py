@@ -7,6 +7,7 @@ settings, so `mdslab airflow` and the tests run the same Airflow the same way.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,9 +17,11 @@ from pathlib import Path
 
 from mdslab import database
 from mdslab.errors import ServiceUnavailableError
-from mdslab.settings import Settings
+from mdslab.settings import LineageTransport, Settings
 
 DAG_ID = "financial_data_lake_pipeline"
+AIRFLOW_NAMESPACE = "airflow"  # OpenLineage namespace of the DAG and task runs
+LAB_TRANSPORT = "mdslab.workloads.lineage.delivery.LabTransport"  # by name: the ground floor imports no workload
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
 
 
@@ -56,6 +59,11 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
             orchestration.airflow_database, driver="postgresql+psycopg"
         ),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # the OpenLineage provider reports DAG and task runs where the lab's own runs go (the parents of
+        # the pipeline, training... runs a task starts: mdslab.dags.common.run_task names them)
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": LAB_TRANSPORT}),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": AIRFLOW_NAMESPACE,
+        "AIRFLOW__OPENLINEAGE__DISABLED": str(settings.lineage.transport is LineageTransport.OFF),
     }
 
 
