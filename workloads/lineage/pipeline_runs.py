@@ -24,11 +24,11 @@ from openlineage.client.facet_v2 import (
 )
 
 from mdslab.lakehouse import Lakehouse
-from mdslab.settings import PostgresSettings
+from mdslab.settings import PostgresSettings, Settings
 from mdslab.workloads.lineage import naming
 from mdslab.workloads.lineage.classification import Tags, classify
 from mdslab.workloads.lineage.columns import TableLineage
-from mdslab.workloads.lineage.delivery import LineageEmitter
+from mdslab.workloads.lineage.delivery import LineageEmitter, lineage_emitter
 from mdslab.workloads.lineage.events import (
     JobRun,
     RunRef,
@@ -73,6 +73,18 @@ class PipelineLineage:
         self._graph: dict[str, TableLineage] | None = None
         self._classes: dict[str, dict[str, Tags]] | None = None
         self._started = False
+
+    @classmethod
+    def of(cls, settings: Settings, lake: Lakehouse, parent: RunRef | None = None) -> PipelineLineage:
+        """The reporter of a pipeline run on ``lake``, sending where ``MDSLAB_LINEAGE__*`` says."""
+        return cls(
+            lineage_emitter(settings),
+            lake,
+            settings.postgres,
+            namespace=settings.lineage.namespace,
+            parent=parent,
+            cache_dir=settings.state_dir / "cache",
+        )
 
     def _start(self) -> None:
         """The pipeline run's START, sent with its first step that builds (with its real start time): a

@@ -122,14 +122,7 @@ def run_pipeline(
     run this pipeline run belongs to). One run at a time per lake (:func:`lake_writer`)."""
     selected = select_steps(steps)  # a typo is refused before anything connects
     lake = lakehouse(settings)
-    lineage = PipelineLineage(
-        lineage_emitter(settings),
-        lake,
-        settings.postgres,
-        namespace=settings.lineage.namespace,
-        parent=lineage_parent,
-        cache_dir=settings.state_dir / "cache",
-    )
+    lineage = PipelineLineage.of(settings, lake, lineage_parent)
     try:
         with lake_writer(settings), lake.reusing_snapshots():  # one writer, one thread: each table opened once
             report = _run(settings, lake, selected, force, spark, on_step, publish, max_quarantine_share, lineage)

@@ -1,0 +1,297 @@
+"""Benchmark: what lineage costs and how fast it answers.
+
+On a lab of its own (new buckets and database on the running services, deleted at the end):
+
+* **Overhead on a pipeline run**, measured two ways in the same process and Spark session:
+  - *replayed*: after each run with lineage on, the same run's lineage calls (its steps, their results,
+    the gate, the end of the run) are made again with nothing else, into the store: the time reporting
+    costs the run, over the run's own wall time. This is the headline figure (it does not drown in the
+    run-to-run noise of a 2-core machine);
+  - *wall time*: runs with lineage off (``MDSLAB_LINEAGE__TRANSPORT=off``) and on (the store), in ABBA order
+    (off, on, on, off, ...) so a lake that grows batch after batch favours neither: full rebuilds of the
+    landed batch (``force``) and incremental runs over new small batches, ``--repeat`` pairs each.
+* **Ingest rate of the store**: the events of those runs, re-sent with new run ids, one at a time through
+  the emitter's store transport (one connection) and through the API's ``POST /api/v1/lineage``.
+* **Answering**: ``lineage --upstream`` for every silver and gold column (the store's graph loaded, the
+  column resolved and walked back), as a library call, p50/p95; and the whole CLI command once.
+
+Run ``python bench/lineage.py --help`` for the options. Results: a table and bench/results/lineage-*.json.
+Benchmarks are not tests: nothing here fails on a slow figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from _incremental import _drop, _feed, _lab
+from _measure import bench_progress, load_average, machine, package_versions
+from _percentiles import percentiles
+from rich.console import Console
+from rich.table import Table
+
+from mdslab.settings import LineageTransport, Settings, load_settings
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+PACKAGES = ("openlineage-python", "sqlglot", "psycopg", "pyspark", "duckdb")
+console = Console()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python bench/lineage.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=20_000, help="Transactions in the first batch (default 20000).")
+    parser.add_argument(
+        "--batch-rows", type=int, default=2_000, help="Transactions per incremental batch (2000, at least 1000)."
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="Runs with lineage off and on, each (default 3).")
+    parser.add_argument("--events", type=int, default=2_000, help="Events re-sent to measure ingest (2000).")
+    parser.add_argument("--queries", type=int, default=3, help="Upstream walks per silver/gold column (3).")
+    parser.add_argument("--seed", type=int, default=31)
+    parser.add_argument("--keep-lake", action="store_true", help="Keep the benchmark's buckets and database.")
+    args = parser.parse_args(argv)
+    if args.rows < 1_000 or args.batch_rows < 1_000 or min(args.repeat, args.events, args.queries) < 1:
+        parser.error("--rows >= 1000, --batch-rows >= 1000, --repeat, --events and --queries >= 1")
+    return args
+
+
+def _with_transport(settings: Settings, transport: LineageTransport) -> Settings:
+    return settings.model_copy(update={"lineage": settings.lineage.model_copy(update={"transport": transport})})
+
+
+def _pipeline_runs(lab: Settings, spark: Any, args: argparse.Namespace, advance: Any) -> dict[str, Any]:
+    """ABBA-ordered off/on runs: full rebuilds, then incremental runs over new batches; each "on" run's
+    lineage replayed alone."""
+    from mdslab.workloads.pipeline.runner import run_pipeline
+
+    seconds: dict[str, dict[str, list[float]]] = {kind: {"off": [], "on": []} for kind in ("full", "incremental")}
+    replayed: dict[str, list[float]] = {"full": [], "incremental": []}
+    modes = {"off": _with_transport(lab, LineageTransport.OFF), "on": _with_transport(lab, LineageTransport.STORE)}
+    order = [("off", "on") if pair % 2 == 0 else ("on", "off") for pair in range(args.repeat)]
+    batch = 0
+    for kind in ("full", "incremental"):
+        for states in order:
+            for state in states:
+                if kind == "incremental":
+                    batch += 1
+                    _feed(lab, args.batch_rows, args.seed + batch)
+                started = time.perf_counter()
+                report = run_pipeline(modes[state], spark=spark, force=kind == "full")
+                took = time.perf_counter() - started
+                seconds[kind][state].append(took)
+                if state == "on":
+                    replayed[kind].append(_lineage_alone(modes["on"], report) / took)
+                advance(f"{kind} run, lineage {state}")
+    result: dict[str, Any] = {}
+    for kind, states in seconds.items():
+        off, on = statistics.median(states["off"]), statistics.median(states["on"])
+        result[kind] = {
+            "off_s": [round(x, 3) for x in states["off"]],
+            "on_s": [round(x, 3) for x in states["on"]],
+            "median_off_s": round(off, 3),
+            "median_on_s": round(on, 3),
+            "wall_time_overhead": round(on / off - 1, 4),
+            "replayed_share": [round(x, 4) for x in replayed[kind]],
+            "replayed_overhead": round(statistics.median(replayed[kind]), 4),
+        }
+    return result
+
+
+def _lineage_alone(settings: Settings, report: Any) -> float:
+    """Seconds the lineage calls of one pipeline run take on their own: the same steps, results and gate
+    reported again (new run ids) into the store, the emitter drained at the end as a run's end does."""
+    from mdslab.workloads.lineage.pipeline_runs import PipelineLineage
+    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.pipeline.steps import STEPS
+
+    steps = {step.name: step for step in STEPS}
+    lake = lakehouse(settings)
+    started = time.perf_counter()
+    lineage = PipelineLineage.of(settings, lake)
+    for result in report.results:
+        if result.mode is not None:
+            lineage.step_started(steps[result.step], result.inputs)
+            lineage.step_finished(steps[result.step], result)
+    if report.gate is not None:
+        lineage.gate(report.gate)
+    lineage.finished()
+    return time.perf_counter() - started
+
+
+def _resend(events: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """``count`` copies of real events, each run under a new run id (so the store keeps every one)."""
+    out = []
+    for i in range(count):
+        event = json.loads(json.dumps(events[i % len(events)]))
+        event["run"]["runId"] = str(uuid.uuid4())
+        out.append(event)
+    return out
+
+
+def _ingest_rates(lab: Settings, count: int) -> dict[str, Any]:
+    import httpx
+    from pydantic import SecretStr
+
+    from mdslab.api.app import create_app
+    from mdslab.api.server import background_server
+    from mdslab.workloads.lineage.delivery import StoreTransport
+    from mdslab.workloads.lineage.store import read_events
+
+    events = read_events(lab.postgres)
+    transport = StoreTransport(lab.postgres)
+    batch = _resend(events, count)
+    started = time.perf_counter()
+    for event in batch:
+        transport.emit(event)
+    store_s = time.perf_counter() - started
+    transport.close()
+
+    keyed = lab.model_copy(update={"api": lab.api.model_copy(update={"api_key": SecretStr("bench")})})
+    batch = _resend(events, count)
+    with background_server(create_app(keyed)) as url, httpx.Client(base_url=url, timeout=10) as client:
+        started = time.perf_counter()
+        for event in batch:
+            client.post("/api/v1/lineage", json=event, headers={"Authorization": "Bearer bench"}).raise_for_status()
+        http_s = time.perf_counter() - started
+    return {
+        "events": count,
+        "store_transport_per_s": round(count / store_s, 1),
+        "http_post_per_s": round(count / http_s, 1),
+    }
+
+
+def _answer_latency(lab: Settings, queries: int) -> dict[str, Any]:
+    from mdslab.workloads.lineage.recorded import lab_names, load_lineage
+    from mdslab.workloads.lineage.traversal import Direction, resolve, trace
+    from mdslab.workloads.tables import build_registry
+
+    registry = build_registry()
+    names = lab_names(registry, lab)
+    built = load_lineage(lab.postgres, names).columns  # what the runs recorded (not fraud_scores: no model here)
+    columns = [
+        f"{s.name}.{c}"
+        for s in registry
+        if s.layer.value in ("silver", "gold") and s.name in built
+        for c in s.schema.names
+    ]
+    walks = []
+    for _ in range(queries):
+        for column in columns:
+            started = time.perf_counter()
+            graph = load_lineage(lab.postgres, names)
+            trace(graph, resolve(graph, column), Direction.UPSTREAM)
+            walks.append(time.perf_counter() - started)
+    env = {
+        "MDSLAB_LAKE__RAW_BUCKET": lab.lake.raw_bucket,
+        "MDSLAB_LAKE__CURATED_BUCKET": lab.lake.curated_bucket,
+        "MDSLAB_POSTGRES__DATABASE": lab.postgres.database,
+    }
+    started = time.perf_counter()
+    subprocess.run(
+        [str(Path(sys.executable).parent / "mdslab"), "lineage", "gold.fraud_features.amount_to_avg_30d", "--json"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, **env},
+    )
+    return {
+        "columns": len(columns),
+        "walks": len(walks),
+        "library_ms": percentiles(walks, scale=1000),
+        "cli_command_s": round(time.perf_counter() - started, 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    from mdslab.cli.services import ensure_services
+    from mdslab.workloads.pipeline.framework import SparkProvider
+    from mdslab.workloads.pipeline.runner import run_pipeline
+
+    started_at = datetime.now(UTC)
+    report: dict[str, Any] = {
+        "benchmark": "lineage",
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "command": " ".join(["bench/lineage.py", *(argv if argv is not None else sys.argv[1:])]),
+        "machine": machine(),
+        "load_average_at_start": load_average(),
+        "versions": package_versions(*PACKAGES),
+    }
+    progress = bench_progress(console)
+    with progress:
+        task = progress.add_task("starting services", total=5 + 4 * args.repeat)  # 2 kinds x 2 states
+
+        def advance(text: str) -> None:
+            progress.update(task, description=text)
+            progress.advance(task)
+
+        settings = load_settings()
+        ensure_services(settings, on_step=lambda text: progress.update(task, description=text), quiet=True)
+        base = load_settings()
+        lab = _lab(base, f"bench-lin-{uuid.uuid4().hex[:8]}")
+        spark = SparkProvider(base)
+        try:
+            spark.get()
+            advance("Spark on Ray started")
+            _feed(lab, args.rows, args.seed)
+            run_pipeline(lab, spark=spark)  # the first build: warms the lineage cache and Spark
+            advance(f"{args.rows:,} transactions landed and built once")
+            report["pipeline"] = _pipeline_runs(lab, spark, args, advance)
+            report["ingest"] = _ingest_rates(lab, args.events)
+            advance("store ingest measured")
+            report["answer"] = _answer_latency(lab, args.queries)
+            advance("upstream answers measured")
+        finally:
+            spark.close()
+            if not args.keep_lake:
+                for problem in _drop(lab):
+                    console.print(f"could not clean up: {problem}")
+            advance("done")
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"lineage-{started_at:%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print_report(report)
+    console.print(f"results: {path}")
+    return 0
+
+
+def print_report(report: dict[str, Any]) -> None:
+    runs = Table(
+        "pipeline run",
+        "lineage off (median s)",
+        "lineage on (median s)",
+        "wall-time difference",
+        "lineage replayed alone",
+        title_justify="left",
+    )
+    for kind, figures in report["pipeline"].items():
+        off, on = f"{figures['median_off_s']:.2f}", f"{figures['median_on_s']:.2f}"
+        runs.add_row(kind, off, on, f"{figures['wall_time_overhead']:+.1%}", f"{figures['replayed_overhead']:.1%}")
+    console.print(runs)
+    ingest = report["ingest"]
+    console.print(
+        f"store ingest ({ingest['events']:,} events): {ingest['store_transport_per_s']:,.0f}/s through the "
+        f"emitter's store transport, {ingest['http_post_per_s']:,.0f}/s through POST /api/v1/lineage"
+    )
+    answer = report["answer"]
+    ms = answer["library_ms"]
+    console.print(
+        f"lineage --upstream over {answer['columns']} columns x {answer['walks'] // answer['columns']}: "
+        f"p50 {ms['p50']:.1f} ms, p95 {ms['p95']:.1f} ms, max {ms['max']:.1f} ms (graph loaded each time); "
+        f"the CLI command end to end {answer['cli_command_s']:.2f} s"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
