@@ -39,7 +39,7 @@ CORE_SERVICES = {
     *("kafka", "s3", "s3-buckets", "postgres", "mlflow", "airflow"),
     *("prometheus", "grafana", "cadvisor"),
 }
-ONE_SHOT_SERVICES = {"s3-buckets", "openmetadata-db-init", "openmetadata-migrate"}
+ONE_SHOT_SERVICES = {"s3-buckets", "openmetadata-db-init", "openmetadata-migrate", "marquez-db-init"}
 # cAdvisor reads the host's container state: the only absolute bind mounts allowed, read-only.
 CADVISOR_HOST_PATHS = {"/", "/var/run", "/sys", "/var/lib/docker", "/dev/disk"}
 PLACEHOLDER = "change-me"
@@ -273,6 +273,16 @@ def test_containers_reach_each_other_where_they_listen(compose: dict[str, Any]) 
     )
     assert _environment(services["grafana"])["PROMETHEUS_URL"] == f"http://prometheus:{prometheus_port}"
 
+    marquez = _environment(services["marquez"])
+    assert marquez["POSTGRES_HOST"] == "postgres" and int(marquez["POSTGRES_PORT"]) in _published(services["postgres"])
+    assert marquez["MARQUEZ_CONFIG"] == "/etc/marquez/marquez.yml"
+    assert f"'{marquez['POSTGRES_DB']}'" in (COMPOSE_DIR / "marquez" / "databases.sql").read_text()
+    web = _environment(services["marquez-web"])
+    assert web["MARQUEZ_HOST"] == "marquez" and int(web["MARQUEZ_PORT"]) in _published(services["marquez"])
+    config = yaml.safe_load((COMPOSE_DIR / "marquez" / "marquez.yml").read_text())
+    assert config["server"]["applicationConnectors"][0]["port"] == int(web["MARQUEZ_PORT"])
+    assert "${POSTGRES_PASSWORD}" in config["db"]["password"]  # from the environment, never written down
+
     for name, service in services.items():
         assert set(_depends_on(service)) <= set(services), f"{name} depends on a service that does not exist"
 
@@ -423,7 +433,8 @@ def test_optional_profiles_are_not_started_by_default(compose: dict[str, Any]) -
     assert by_profile["alloy"] == {"alloy"}  # an agent for a remote Prometheus: here it would duplicate series
     assert {"openmetadata-server", "openmetadata-ingestion", "openmetadata-search"} <= by_profile["openmetadata"]
     assert by_profile["ray"] == {"ray-head", "ray-worker"}
-    assert set(by_profile) == {"openmetadata", "mongodb", "alloy", "ray"}
+    assert by_profile["lineage"] == {"marquez-db-init", "marquez", "marquez-web"}
+    assert set(by_profile) == {"openmetadata", "mongodb", "alloy", "ray", "lineage"}
     default = {name for name, service in services.items() if not service.get("profiles")}
     assert default == CORE_SERVICES
     for name in default:
