@@ -51,11 +51,12 @@ format: setup  ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: setup  ## Benchmarks: pipeline (Spark vs DuckDB), ingestion (API -> bronze), training (vs pandas), RAG (HNSW vs exact)
+bench: setup  ## Benchmarks: pipeline (Spark vs DuckDB), ingestion (API -> bronze), training (vs pandas), RAG (HNSW vs exact), lineage (overhead, store, answers)
 	$(VENV)/bin/python bench/pipeline.py
 	$(VENV)/bin/python bench/ingest.py --rate 250 500
 	$(VENV)/bin/python bench/train.py
 	$(VENV)/bin/python bench/rag.py
+	$(VENV)/bin/python bench/lineage.py
 
 up down status: setup  ## Manage the embedded services
 	$(VENV)/bin/mdslab $@
