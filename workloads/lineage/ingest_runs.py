@@ -23,8 +23,8 @@ from openlineage.client.facet_v2 import (
 )
 
 from mdslab.lakehouse import Lakehouse
-from mdslab.settings import ApiSettings, KafkaSettings, Settings
-from mdslab.workloads.ingestion.events import DEAD_LETTER_TABLE, EVENT_TYPES, EventType, Topics
+from mdslab.settings import KafkaSettings, Settings
+from mdslab.workloads.ingestion.events import DEAD_LETTER_TABLE, EVENT_TYPES, Topics
 from mdslab.workloads.lineage import naming
 from mdslab.workloads.lineage.delivery import LineageEmitter, lineage_emitter
 from mdslab.workloads.lineage.events import (
@@ -63,11 +63,6 @@ _DEAD_LETTER_FROM_MESSAGE = {
 _MESSAGE_FROM_REQUEST = {"value": ("body", "TRANSFORMATION"), "key": ("body", "TRANSFORMATION")}
 
 
-def api_route(api: ApiSettings, event_type: EventType) -> naming.Dataset:
-    """An ingestion route as a dataset: the API's address and the path events are POSTed to."""
-    return f"http://{api.host}:{api.port}", f"/v1/{event_type.name}"
-
-
 def _from(mapping: dict[str, tuple[str, str]], *sources: naming.Dataset) -> ColumnSources:
     return {column: [(source, part, "DIRECT", how) for source in sources] for column, (part, how) in mapping.items()}
 
@@ -92,7 +87,7 @@ def api_ingest_run(settings: Settings) -> Iterator[None]:
     description = "Validates events against their contracts and publishes them to Kafka (202 once stored)."
     known = RunReport()
     for event_type in EVENT_TYPES:
-        route = api_route(settings.api, event_type)
+        route = naming.api_route(settings.api, event_type.name)
         known.inputs.append(InputDataset(namespace=route[0], name=route[1]))
         known.outputs.append(
             other_output(

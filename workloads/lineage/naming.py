@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from mdslab.lakehouse import Lakehouse, TableSpec
-from mdslab.settings import KafkaSettings, LakeSettings, PostgresSettings
+from mdslab.settings import ApiSettings, KafkaSettings, LakeSettings, PostgresSettings
 
 Dataset = tuple[str, str]  # (namespace, name)
 
@@ -23,6 +23,12 @@ def delta_table(spec: TableSpec, lake: LakeSettings) -> Dataset:
 
 def postgres_table(pg: PostgresSettings, schema: str, table: str) -> Dataset:
     return f"postgres://{pg.host}:{pg.port}", f"{pg.database}.{schema}.{table}"
+
+
+def api_route(api: ApiSettings, events: str) -> Dataset:
+    """An ingestion route (no OpenLineage convention exists for HTTP endpoints): the API's configured
+    address and the path events of one kind are POSTed to, e.g. ``/v1/transactions``."""
+    return f"http://{api.host}:{api.port}", f"/v1/{events}"
 
 
 def kafka_topic(kafka: KafkaSettings, topic: str) -> Dataset:

@@ -1,6 +1,6 @@
 """What the lineage store knows, as a graph: datasets and columns, each linked to what it was built from
-by the last successful run of the job that writes it, whoever sent the events (the lab's own jobs, or
-any OpenLineage producer pointed at ``POST /api/v1/lineage``).
+by the latest run of the job that writes it (unless that run failed), whoever sent the events (the lab's
+own jobs, or any OpenLineage producer pointed at ``POST /api/v1/lineage``).
 
 Datasets are shown by the lab's names where it has one (``gold.daily_spend``,
 ``postgres:reference.customers``), else as ``<namespace>/<name>`` (OpenLineage's identity).
@@ -19,7 +19,6 @@ from mdslab.workloads import reference
 from mdslab.workloads.ingestion.events import EVENT_TYPES, Topics
 from mdslab.workloads.lineage import naming
 from mdslab.workloads.lineage.columns import ColumnSource, EdgeType, TableLineage
-from mdslab.workloads.lineage.ingest_runs import api_route
 from mdslab.workloads.lineage.store import latest_per_job
 
 Names = Mapping[naming.Dataset, str]  # OpenLineage dataset -> the name the lab shows
@@ -35,7 +34,8 @@ def lab_names(registry: TableRegistry, settings: Settings) -> dict[naming.Datase
     for topic in (*topics.events, topics.dead_letters):
         names[naming.kafka_topic(settings.kafka, topic)] = f"kafka:{topic}"
     for event_type in EVENT_TYPES:
-        names[api_route(settings.api, event_type)] = f"api:POST {api_route(settings.api, event_type)[1]}"
+        route = naming.api_route(settings.api, event_type.name)
+        names[route] = f"api:POST {route[1]}"
     return names
 
 
@@ -53,7 +53,7 @@ def display_name(names: Names, namespace: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class Writer:
-    """The run that last wrote a dataset (its last successful run)."""
+    """The latest run that reported a version of a dataset it wrote."""
 
     job: str
     run_id: str
