@@ -23,6 +23,7 @@ from mdslab.workloads.pipeline.runner import PipelineReport, lakehouse, run_pipe
 from mdslab.workloads.simulation_runs import next_run
 from mdslab.workloads.simulator import simulate
 from tests.conftest import fresh_lake
+from tests.lineage_asserts import assert_well_formed_runs, parents
 
 pytestmark = pytest.mark.integration
 
@@ -240,38 +241,15 @@ def test_the_api_keeps_an_event_from_any_producer_once(services: Settings) -> No
     assert stored["run"] == sent["run"] and stored["job"] == sent["job"]
 
 
-def _facets(event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    found = [*event["run"].get("facets", {}).items(), *event["job"].get("facets", {}).items()]
-    for dataset in (*event.get("inputs", []), *event.get("outputs", [])):
-        for key in ("facets", "inputFacets", "outputFacets"):
-            found += list((dataset.get(key) or {}).items())
-    return found
-
-
 def test_every_stored_event_is_a_well_formed_run_event_and_no_run_is_left_open(
     built: tuple[Settings, PipelineReport],
 ) -> None:
-    """The core of OpenLineage's RunEvent schema, checked on every event the lab stored for a whole run
-    (pipeline, steps, gate, the ingestion API): the spec's JSON Schema files are not published on PyPI or
-    npm (checked for openlineage-python 1.54.0), so the events are built only through the client's typed
-    classes (generated from that schema) and these are the properties the store and any consumer rely on."""
+    """The core of OpenLineage's RunEvent (see tests/lineage_asserts.py) on every event the lab stored for
+    a pipeline run (pipeline, steps, gate) and a serving of the ingestion API."""
     settings, _ = built
     with api_ingest_run(settings):
         pass
     events = read_events(settings.postgres)
-    assert events
-    runs: dict[str, list[str]] = {}
-    for event in events:
-        assert event["eventType"] in {"START", "RUNNING", "COMPLETE", "FAIL"}
-        assert event["schemaURL"].startswith("https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent")
-        assert event["producer"].startswith("urn:mdslab:") and event["job"]["namespace"] and event["job"]["name"]
-        uuid.UUID(event["run"]["runId"])
-        for name, facet in _facets(event):
-            assert facet["_producer"] and facet["_schemaURL"].startswith("https://openlineage.io/spec/"), name
-        runs.setdefault(event["run"]["runId"], []).append(event["eventType"])
-    for run_id, states in runs.items():
-        assert states[0] == "START" and states[-1] in {"COMPLETE", "FAIL"}, (run_id, states)
-    parents = {
-        event["run"]["facets"]["parent"]["run"]["runId"] for event in events if "parent" in event["run"]["facets"]
-    }
-    assert parents - set(runs) == {AIRFLOW_TASK.run_id}  # every parent is a stored run but the orchestrator's
+    runs = assert_well_formed_runs(events)
+    assert all(e["producer"].startswith("urn:mdslab:") for e in events)
+    assert parents(events) - set(runs) == {AIRFLOW_TASK.run_id}  # every parent is a stored run but the orchestrator's

@@ -25,6 +25,7 @@ from mdslab.workloads.simulator import SimulatedData, SimulationConfig, simulate
 from mdslab.workloads.tables import build_registry
 from tests.conftest import fresh_lake
 from tests.lake_asserts import assert_same
+from tests.lineage_asserts import assert_well_formed_runs, parents
 
 pytestmark = pytest.mark.integration
 
@@ -145,7 +146,15 @@ def test_tables_and_optimize_commands_after_the_demo(services: Settings, spark_p
     from mdslab.cli.main import app
 
     runner = CliRunner()
+    before = {e["run"]["runId"] for e in read_events(services.postgres)}
     assert runner.invoke(app, ["demo", "--rows", "3000", "--seed", "5", "--json"]).exit_code == 0
+    # the whole demo as OpenLineage runs: the API's serving, the consumer, the pipeline, its steps, the gate
+    demo = [e for e in read_events(services.postgres) if e["run"]["runId"] not in before]
+    runs = assert_well_formed_runs(demo)
+    assert parents(demo) <= set(runs), "a run names a parent that was never reported"
+    jobs = {e["job"]["name"] for e in demo}
+    assert {"mdslab.api.ingest", "mdslab.stream_consumer", "mdslab.pipeline", "mdslab.quality_gate"} <= jobs
+    assert {"mdslab.pipeline.silver_transactions", "mdslab.pipeline.gold_fraud_features"} <= jobs
     listed = runner.invoke(app, ["tables", "--json"])
     assert listed.exit_code == 0, listed.output
     tables = {t["name"]: t for t in json.loads(listed.output)}
