@@ -94,6 +94,14 @@ def _insert(conn: psycopg.Connection, events: list[dict[str, Any]]) -> int:
     return added
 
 
+def _rows(pg: PostgresSettings, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    """One read of the store, on a connection of its own, with the schema in place (a lab that never
+    stored an event reads nothing, not an error)."""
+    with database.connect(pg) as conn:
+        conn.execute(SCHEMA_SQL)
+        return conn.execute(query, params or []).fetchall()
+
+
 def read_events(pg: PostgresSettings, *, job: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
     """Stored events in time order, of one job or one run if asked."""
     clauses, params = [], []
@@ -104,21 +112,18 @@ def read_events(pg: PostgresSettings, *, job: str | None = None, run_id: str | N
         clauses.append("run_id = %s")
         params.append(run_id)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    with database.connect(pg) as conn:
-        conn.execute(SCHEMA_SQL)
-        rows = conn.execute(f"SELECT event FROM lineage.events {where} ORDER BY event_time, received_at", params)
-        return [row[0] for row in rows.fetchall()]
+    rows = _rows(pg, f"SELECT event FROM lineage.events {where} ORDER BY event_time, received_at", params)
+    return [row[0] for row in rows]
 
 
 def latest_per_job(pg: PostgresSettings) -> list[dict[str, Any]]:
     """The last event of each type of every job: what the read side's graph is built from."""
-    with database.connect(pg) as conn:
-        conn.execute(SCHEMA_SQL)
-        rows = conn.execute(
-            "SELECT DISTINCT ON (job_namespace, job_name, event_type) event FROM lineage.events "
-            "ORDER BY job_namespace, job_name, event_type, event_time DESC, received_at DESC"
-        )
-        return [row[0] for row in rows.fetchall()]
+    rows = _rows(
+        pg,
+        "SELECT DISTINCT ON (job_namespace, job_name, event_type) event FROM lineage.events "
+        "ORDER BY job_namespace, job_name, event_type, event_time DESC, received_at DESC",
+    )
+    return [row[0] for row in rows]
 
 
 def recent_runs(pg: PostgresSettings, *, job: str | None, limit: int) -> list[tuple[str, datetime, dict[str, Any]]]:
@@ -127,20 +132,17 @@ def recent_runs(pg: PostgresSettings, *, job: str | None, limit: int) -> list[tu
     where, params = "", []
     if job is not None:
         where, params = "WHERE job_name = %s OR starts_with(job_name, %s)", [job, f"{job}."]
-    with database.connect(pg) as conn:
-        conn.execute(SCHEMA_SQL)
-        rows = conn.execute(
-            "WITH runs AS (SELECT run_id, min(event_time) AS started FROM lineage.events "
-            f"{where} GROUP BY run_id ORDER BY started DESC LIMIT %s) "
-            "SELECT runs.run_id, runs.started, last.event FROM runs CROSS JOIN LATERAL ("
-            "SELECT event FROM lineage.events e WHERE e.run_id = runs.run_id "
-            "ORDER BY event_time DESC, received_at DESC LIMIT 1) last ORDER BY runs.started DESC",
-            [*params, limit],
-        )
-        return [(run_id, started, event) for run_id, started, event in rows.fetchall()]
+    rows = _rows(
+        pg,
+        "WITH runs AS (SELECT run_id, min(event_time) AS started FROM lineage.events "
+        f"{where} GROUP BY run_id ORDER BY started DESC LIMIT %s) "
+        "SELECT runs.run_id, runs.started, last.event FROM runs CROSS JOIN LATERAL ("
+        "SELECT event FROM lineage.events e WHERE e.run_id = runs.run_id "
+        "ORDER BY event_time DESC, received_at DESC LIMIT 1) last ORDER BY runs.started DESC",
+        [*params, limit],
+    )
+    return [(run_id, started, event) for run_id, started, event in rows]
 
 
 def job_names(pg: PostgresSettings) -> list[str]:
-    with database.connect(pg) as conn:
-        conn.execute(SCHEMA_SQL)
-        return [row[0] for row in conn.execute("SELECT DISTINCT job_name FROM lineage.events ORDER BY 1").fetchall()]
+    return [row[0] for row in _rows(pg, "SELECT DISTINCT job_name FROM lineage.events ORDER BY 1")]
