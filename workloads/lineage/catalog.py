@@ -4,12 +4,12 @@ and the lineage store know of it now (version, size, freshness, last writer, las
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mdslab.errors import did_you_mean
 from mdslab.lakehouse import Lakehouse, TableRegistry
 from mdslab.lakehouse.registry import UnknownTableError
 from mdslab.workloads.lineage.classification import Tags, classify, has_tag
@@ -142,9 +142,8 @@ def find_table(tables: list[CatalogTable], name: str) -> CatalogTable:
     for table in tables:
         if table.name == name:
             return table
-    close = difflib.get_close_matches(name, [t.name for t in tables], n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; `mdslab catalog` lists them"
-    raise UnknownTableError(f"no table {name!r} in the catalog{hint}")
+    hint = did_you_mean(name, [t.name for t in tables], "`mdslab catalog` lists them", cutoff=0.5)
+    raise UnknownTableError(f"no table {name!r} in the catalog; {hint}")
 
 
 @dataclass

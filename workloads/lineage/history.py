@@ -3,12 +3,11 @@ read and wrote at their versions."""
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mdslab.errors import MdslabError
+from mdslab.errors import MdslabError, did_you_mean
 from mdslab.settings import PostgresSettings
 from mdslab.workloads.lineage.recorded import Names, display_name
 from mdslab.workloads.lineage.store import job_names, recent_runs
@@ -71,8 +70,7 @@ def run_history(pg: PostgresSettings, names: Names, *, job: str | None = None, l
     rows = recent_runs(pg, job=job, limit=limit)
     if not rows and job is not None:
         known = job_names(pg)
-        close = difflib.get_close_matches(job, known, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}?" if close else f"recorded jobs: {', '.join(known) or '(none yet)'}"
+        hint = did_you_mean(job, known, f"recorded jobs: {', '.join(known) or '(none yet)'}", cutoff=0.5)
         raise UnknownJobError(f"no run of job {job!r} is recorded; {hint}")
     return [_summary(run_id, started, event, names) for run_id, started, event in rows]
 

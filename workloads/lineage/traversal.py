@@ -3,12 +3,11 @@ depends on it: impact analysis), to a depth; the answer is the edges met, each w
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mdslab.errors import MdslabError
+from mdslab.errors import MdslabError, did_you_mean
 from mdslab.workloads.lineage.recorded import RecordedLineage
 
 
@@ -79,14 +78,12 @@ def resolve(graph: RecordedLineage, text: str) -> Node:
                 "the lineage store holds no runs yet: run the pipeline (`mdslab pipeline run` or `make demo`) "
                 "or send OpenLineage events to POST /api/v1/lineage"
             )
-        close = difflib.get_close_matches(text, sorted(datasets), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; `mdslab catalog` lists the tables"
-        raise UnknownNodeError(f"no table {text!r} in the lineage store{hint}")
+        hint = did_you_mean(text, sorted(datasets), "`mdslab catalog` lists the tables", cutoff=0.5)
+        raise UnknownNodeError(f"no table {text!r} in the lineage store; {hint}")
     column = text[len(table) + 1 :]
     columns = graph.column_names(table)
     if column not in columns:
-        close = difflib.get_close_matches(column, columns, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}?" if close else f"its columns: {', '.join(columns) or '(none known)'}"
+        hint = did_you_mean(column, columns, f"its columns: {', '.join(columns) or '(none known)'}", cutoff=0.5)
         raise UnknownNodeError(f"{table} has no column {column!r}; {hint}")
     return Node(table, column)
 

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from mdslab.cli.context import console, one_line_errors, print_table, settings
-from mdslab.errors import MdslabError
+from mdslab.errors import MdslabError, did_you_mean
 from mdslab.services import embedded
 from mdslab.services.embedded import ServiceReport
 from mdslab.settings import Settings
@@ -48,14 +48,10 @@ def config(
 
 def setting_value(current: Settings, variable: str) -> str:
     """The value of ``MDSLAB_...`` (unmasked); a one-line error naming close matches when unknown."""
-    import difflib
-
     values = dict(_flatten_revealed(current))
     name = variable.strip().upper()
     if name not in values:
-        close = difflib.get_close_matches(name, list(values), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; `mdslab config` lists them"
-        raise MdslabError(f"no setting {variable}{hint}")
+        raise MdslabError(f"no setting {variable}; {did_you_mean(name, values, '`mdslab config` lists them')}")
     return values[name]
 
 
