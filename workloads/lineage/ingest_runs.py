@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from openlineage.client.event_v2 import InputDataset, OutputDataset, RunState
 from openlineage.client.facet_v2 import (
     RunFacet,
-    output_statistics_output_dataset,
     schema_dataset,
 )
 
@@ -30,12 +29,10 @@ from mdslab.workloads.lineage.delivery import LineageEmitter, lineage_emitter
 from mdslab.workloads.lineage.events import (
     ColumnSources,
     JobRun,
-    column_lineage,
     error_facet,
     never_raises,
-    table_facets,
 )
-from mdslab.workloads.lineage.job_runs import RunReport, job_facets, other_output, reported_run
+from mdslab.workloads.lineage.job_runs import RunReport, job_facets, lake_output, other_output, reported_run
 
 API_JOB = "mdslab.api.ingest"
 STREAM_JOB = "mdslab.stream_consumer"
@@ -125,16 +122,9 @@ class StreamLineage:
         targets = [(e.bronze_table, _BRONZE_FROM_MESSAGE, [self.topics.of(e)]) for e in EVENT_TYPES]
         targets.append((DEAD_LETTER_TABLE, _DEAD_LETTER_FROM_MESSAGE, self.topics.events))
         for table, mapping, topics in targets:
-            facets = table_facets(self.lake.spec(table), None if rows is None else self.lake.version(table))
             sources = [naming.kafka_topic(self.settings.kafka, topic) for topic in topics]
-            facets["columnLineage"] = column_lineage(_from(mapping, *sources))
-            output_facets = {}
-            if rows is not None:
-                output_facets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-                    rowCount=rows.get(table, 0)
-                )
-            namespace, name = naming.lake_table(self.lake, table)
-            outputs.append(OutputDataset(namespace=namespace, name=name, facets=facets, outputFacets=output_facets))  # type: ignore[arg-type]
+            version, written = (None, None) if rows is None else (self.lake.version(table), rows.get(table, 0))
+            outputs.append(lake_output(self.lake, table, version, rows=written, columns=_from(mapping, *sources)))
         return outputs
 
     def started(self) -> None:

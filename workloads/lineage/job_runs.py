@@ -114,7 +114,7 @@ def lake_output(
     facets = table_facets(lake.spec(table), version)
     if columns:
         facets["columnLineage"] = column_lineage(columns)
-    return OutputDataset(namespace=namespace, name=name, facets=facets, outputFacets=_rows(rows))  # type: ignore[arg-type]
+    return OutputDataset(namespace=namespace, name=name, facets=facets, outputFacets=output_statistics(rows))  # type: ignore[arg-type]
 
 
 def other_input(dataset: naming.Dataset, version: str | None = None) -> InputDataset:
@@ -142,10 +142,11 @@ def other_output(
         facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=version)
     if columns:
         facets["columnLineage"] = column_lineage(columns)
-    return OutputDataset(namespace=dataset[0], name=dataset[1], facets=facets, outputFacets=_rows(rows))  # type: ignore[arg-type]
+    return OutputDataset(namespace=dataset[0], name=dataset[1], facets=facets, outputFacets=output_statistics(rows))  # type: ignore[arg-type]
 
 
-def _rows(rows: int | None) -> dict[str, object]:
+def output_statistics(rows: int | None) -> dict[str, object]:
+    """The output facets of a dataset ``rows`` were written to (none when unknown)."""
     if rows is None:
         return {}
     return {"outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(rowCount=rows)}

@@ -18,7 +18,6 @@ from openlineage.client.facet_v2 import (
     documentation_job,
     error_message_run,
     job_type_job,
-    output_statistics_output_dataset,
     processing_engine_run,
     sql_job,
 )
@@ -38,6 +37,7 @@ from mdslab.workloads.lineage.events import (
     table_facets,
 )
 from mdslab.workloads.lineage.graph import pipeline_lineage
+from mdslab.workloads.lineage.job_runs import output_statistics
 from mdslab.workloads.pipeline.dialect import DUCKDB, SPARK
 from mdslab.workloads.pipeline.framework import Step, StepResult, Versions
 from mdslab.workloads.pipeline.steps import PLANS
@@ -174,12 +174,7 @@ class PipelineLineage:
         if lineage is not None:
             sources = {source.table for sources in lineage.values() for source in sources}
             facets["columnLineage"] = column_lineage_facet(lineage, {t: self._dataset(t) for t in sources})
-        output_facets = {}
-        if rows is not None:
-            output_facets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-                rowCount=rows
-            )
-        return OutputDataset(namespace=namespace, name=dataset, facets=facets, outputFacets=output_facets)  # type: ignore[arg-type]
+        return OutputDataset(namespace=namespace, name=dataset, facets=facets, outputFacets=output_statistics(rows))  # type: ignore[arg-type]
 
     def _lineage(self) -> dict[str, TableLineage]:
         if self._graph is None:
