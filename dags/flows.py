@@ -48,7 +48,7 @@ def _flow_run() -> RunRef:
 def _reported_flow(settings: Settings, description: str) -> Iterator[None]:
     """The flow run as an OpenLineage run: the root of its task runs and of every run they start."""
     flow = _flow_run()
-    with reported_run(settings, flow.job, description, run_id=flow.run_id, processing="BATCH"):
+    with reported_run(settings, flow.job, description, run_id=flow.run_id):
         yield
 
 

@@ -70,16 +70,14 @@ def index_lake(
                 on_progress=on_progress,
             )
             claims = naming.lake_table(lake, CLAIMS_TABLE)
+            from_claims = [(claims, column, "DIRECT", "TRANSFORMATION") for column in CLAIM_COLUMNS]
             run.outputs.append(
                 other_output(
                     naming.postgres_table(settings.postgres, settings.rag.schema_name, CHUNKS_TABLE),
                     version=None if report.version is None else str(report.version),
                     rows=report.total_chunks,
                     fields=["text", "embedding"],
-                    columns={
-                        "text": [(claims, column, "DIRECT", "TRANSFORMATION") for column in CLAIM_COLUMNS],
-                        "embedding": [(claims, column, "DIRECT", "TRANSFORMATION") for column in CLAIM_COLUMNS],
-                    },
+                    columns={"text": from_claims, "embedding": from_claims},
                 )
             )
             return report

@@ -36,10 +36,10 @@ def contract_fields(model: type[BaseModel]) -> tuple[list[pa.Field], dict[str, s
     return fields, {rule.name: rule.description for rule in rules if rule.description}
 
 
-def contract_tags(*models: type[BaseModel]) -> dict[str, tuple[str, ...]]:
-    """The classification each field of these contracts declares; every field is listed, an unclassified
-    one with no tag, so lineage does not tag a column its contract describes (see lineage.classification)."""
-    return {rule.name: (rule.classification,) if rule.classification else () for m in models for rule in field_rules(m)}
+def contract_tags(model: type[BaseModel]) -> dict[str, tuple[str, ...]]:
+    """The classification each field of a contract declares; every field is listed, an unclassified one
+    with no tag, so lineage does not tag a column its contract describes (see lineage.classification)."""
+    return {rule.name: (rule.classification,) if rule.classification else () for rule in field_rules(model)}
 
 
 def _spec(
@@ -438,8 +438,6 @@ OWNERS = {
 }
 
 
-#: Classifications declared where a table's columns are defined (its contract, or a raw record); every
-#: other column is classified by what it is derived from (mdslab.workloads.lineage.classification).
 #: The contract whose fields a table's columns are (the catalog shows it with its version).
 TABLE_CONTRACTS: dict[str, type[Contract]] = {
     "bronze.customers": Customer,
@@ -449,6 +447,8 @@ TABLE_CONTRACTS: dict[str, type[Contract]] = {
     "silver.transactions": TransactionContract,
     "silver.claims": ClaimContract,
 }
+#: Classifications declared where a table's columns are defined (its contract, or a raw record); every
+#: other column is classified by what it is derived from (mdslab.workloads.lineage.classification).
 _RAW: dict[str, tuple[str, ...]] = {"payload": ("pii.raw",)}
 DECLARED_TAGS: dict[str, dict[str, tuple[str, ...]]] = {
     "bronze.transactions": _RAW,

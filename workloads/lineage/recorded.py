@@ -123,11 +123,11 @@ def lineage_of(events: Iterable[dict[str, Any]], names: Names) -> RecordedLineag
         at = datetime.fromisoformat(event["eventTime"])
         job, run_id = event["job"]["name"], event["run"]["runId"]
         inputs = [display_name(names, d["namespace"], d["name"]) for d in event.get("inputs", [])]
-        for dataset in event.get("inputs", []):
-            _note_schema(graph, display_name(names, dataset["namespace"], dataset["name"]), dataset)
+        for name, dataset in zip(inputs, event.get("inputs", []), strict=True):
+            _note_schema(graph, name, dataset)
             assertions = (dataset.get("inputFacets") or {}).get("dataQualityAssertions", {}).get("assertions")
             if assertions:
-                graph.quality[display_name(names, dataset["namespace"], dataset["name"])] = [
+                graph.quality[name] = [
                     Assertion(a["assertion"], bool(a["success"]), a.get("description") or "", job, run_id, at)
                     for a in assertions
                 ]
@@ -140,9 +140,9 @@ def lineage_of(events: Iterable[dict[str, Any]], names: Names) -> RecordedLineag
             fields = facets.get("columnLineage", {}).get("fields", {})
             if name not in inputs:  # rewritten in place (compaction): where its data comes from is unchanged
                 graph.inputs[name] = set(inputs)
-            if fields and name not in inputs:
-                graph.columns[name] = {column: _sources(spec, names) for column, spec in fields.items()}
-                if len(event["outputs"]) > 1:
+                if fields:
+                    graph.columns[name] = {column: _sources(spec, names) for column, spec in fields.items()}
+                if fields and len(event["outputs"]) > 1:
                     # a job with several outputs (the consumer: a topic per table) names its inputs for all
                     # of them; column lineage says which input each output comes from
                     graph.inputs[name] = {s.table for sources in graph.columns[name].values() for s in sources}

@@ -64,7 +64,9 @@ lineage_app = typer.Typer(
 
 
 def _tags(tags: dict[str, str]) -> str:
-    return ", ".join(tag if origin == "declared" else f"{tag} (from {origin})" for tag, origin in tags.items())
+    from mdslab.workloads.lineage.classification import DECLARED
+
+    return ", ".join(tag if origin == DECLARED else f"{tag} (from {origin})" for tag, origin in tags.items())
 
 
 @catalog_app.command("search")
