@@ -132,3 +132,27 @@ def test_lineage_flush_with_nothing_spooled_says_so() -> None:
     result = CliRunner().invoke(app, ["lineage", "flush"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "0 spooled lineage event(s) sent; none waiting" in result.output
+
+
+def test_lineage_flush_with_the_store_down_keeps_the_events_and_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    from mdslab.settings import load_settings
+
+    # the command's own logging, as in a fresh process: not handlers other tests left on the root logger
+    # (Prefect's, writing to a stream an earlier CliRunner closed, prints a "Logging error" traceback)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    from mdslab.workloads.lineage.delivery import lineage_emitter
+
+    spool = lineage_emitter(load_settings()).spool_dir  # where events for this (unreachable) store wait
+    spool.mkdir(parents=True)
+    event = {"eventTime": "2026-12-07T10:00:00+00:00", "run": {"runId": "r"}, "job": {"namespace": "n", "name": "j"}}
+    (spool / "00000000000000000001-1-000000.json").write_text(json.dumps(event))
+    result = CliRunner().invoke(app, ["lineage", "flush"], env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert "error: 0 spooled lineage event(s) sent, 1 still waiting: the lineage sink does not answer" in " ".join(
+        result.output.split()
+    )
+    assert "Traceback" not in result.output and len(list(spool.glob("*.json"))) == 1
