@@ -18,12 +18,14 @@ from mdslab.workloads.tables import build_registry
 class CountingProvider(SparkProvider):
     """Starts a stand-in session after ``delay`` seconds; counts starts."""
 
-    def __init__(self, delay: float = 0.0, fail: bool = False) -> None:
-        super().__init__(Settings())
+    def __init__(self, delay: float = 0.0, fail: bool = False, own_thread: bool = False) -> None:
+        super().__init__(Settings(), own_thread=own_thread)
         self.starts, self.delay, self.fail = 0, delay, fail
+        self.started_on: list[threading.Thread] = []
 
     def _start(self) -> None:
         self.starts += 1
+        self.started_on.append(threading.current_thread())
         time.sleep(self.delay)
         if self.fail:
             raise RuntimeError("no JVM")
@@ -76,6 +78,42 @@ def test_a_background_failure_is_raised_by_the_next_get_and_a_later_get_retries(
     provider.close()
     thread.join(2)
     assert not thread.is_alive()
+
+
+def test_a_shared_session_starts_once_in_a_thread_that_outlives_the_callers_until_close() -> None:
+    """What the orchestrators' tasks share (mdslab.orchestration.tasks.process_spark): Ray's processes die
+    with the thread that started them, so the start must not happen on a task's thread."""
+    provider = CountingProvider(delay=0.1, own_thread=True)
+    sessions: list[Any] = []
+    task = threading.Thread(target=lambda: sessions.append(provider.get()))
+    task.start()
+    task.join()
+    assert provider.get() is sessions[0] and provider.starts == 1
+    (starter,) = provider.started_on
+    assert starter is not task and starter is not threading.current_thread() and starter.is_alive()
+    provider.close()
+    starter.join(timeout=5)
+    assert not starter.is_alive()
+
+
+def test_a_shared_session_that_fails_to_start_raises_in_the_caller_and_a_later_get_retries() -> None:
+    provider = CountingProvider(fail=True, own_thread=True)
+    with pytest.raises(RuntimeError, match="no JVM"):
+        provider.get()
+    provider.fail = False
+    assert provider.get() is not None and provider.starts == 2
+    provider.close()
+
+
+def test_tasks_of_one_process_share_one_provider_per_compute_settings() -> None:
+    from mdslab.orchestration.tasks import process_spark
+
+    settings = Settings()
+    other = settings.model_copy(
+        update={"compute": settings.compute.model_copy(update={"ray_address": "ray://h:10001"})}
+    )
+    assert process_spark(settings) is process_spark(Settings())
+    assert process_spark(other) is not process_spark(settings)
 
 
 def test_placeholder_rows_fill_every_column_of_every_registered_table() -> None:

@@ -44,8 +44,11 @@ class SparkProvider:
     """Starts Spark on first use only, so an up-to-date pipeline never pays the session start; or ahead,
     in the background (:meth:`start_in_background`), while the caller does something else."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, own_thread: bool = False) -> None:
+        """``own_thread``: start the session in a thread that lives until :meth:`close`, for a provider
+        shared by callers on several threads (Ray's processes die with the thread that started them)."""
         self._settings = settings
+        self._own_thread = own_thread
         self.started_in_s: float | None = None
         self.warmed_in_s: float | None = None  # the background warm-up, when there was one
         self.waited_s = 0.0  # how long callers of get() were blocked by a start (theirs or the background's)
@@ -61,7 +64,9 @@ class SparkProvider:
             if self._failed is not None:
                 failed, self._failed = self._failed, None
                 raise failed
-            if self._spark is None:
+            if self._spark is None and self._own_thread:
+                self._start_in_own_thread()
+            elif self._spark is None:
                 self._start()
         self.waited_s += time.perf_counter() - asked
         return self._spark
@@ -88,6 +93,26 @@ class SparkProvider:
         thread = threading.Thread(target=start, name="spark-start", daemon=True)
         thread.start()
         return thread
+
+    def _start_in_own_thread(self) -> None:
+        started = threading.Event()
+        failed: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                self._start()
+            except BaseException as exc:  # raised in the caller's thread below; nothing to keep alive
+                failed.append(exc)
+                return
+            finally:
+                started.set()
+            self._closed.wait()
+
+        self._closed.clear()
+        threading.Thread(target=start, name="spark-session", daemon=True).start()
+        started.wait()
+        if failed:
+            raise failed[0]
 
     def _start(self) -> None:
         from mdslab.compute.spark import start_spark
