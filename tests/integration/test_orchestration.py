@@ -36,10 +36,16 @@ from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
 from mdslab.workloads.quality import GOLD_TABLES
 from mdslab.workloads.simulator import SimulationConfig, simulate
 from tests.conftest import free_port, whole_lab
+from tests.lineage_asserts import assert_well_formed_runs, parents
 
 pytestmark = pytest.mark.integration
 
 ROWS, SEED = 3000, 11
+# the lab's own runs an orchestrated run with training reports (besides the pipeline's steps)
+LAB_JOBS = {
+    "mdslab.stream_consumer", "mdslab.pipeline", "mdslab.quality_gate", "mdslab.train.fraud",
+    "mdslab.score.fraud", "mdslab.rag.index",
+}  # fmt: skip
 MDSLAB = str(Path(sys.executable).parent / "mdslab")
 
 
@@ -59,6 +65,18 @@ def _runs_under(events: list[dict[str, Any]], job: str, parent_job: str) -> list
         and e["eventType"] == "START"
         and e["run"]["facets"].get("parent", {}).get("job", {}).get("name") == parent_job
     ]
+
+
+def _assert_every_run_reported_to_spec(
+    settings: Settings, jobs: set[str], unstarted: frozenset[str] = frozenset()
+) -> None:
+    """Every event the orchestrated runs left in the lab's store (the orchestrator's own, ingestion, the
+    pipeline and its steps, the gate, training, scoring, the index) conforms to the OpenLineage spec of
+    the client (tests/lineage_asserts.py); every run started and ended, every parent is a stored run."""
+    events = read_events(settings.postgres)
+    runs = assert_well_formed_runs(events, unstarted=unstarted)
+    assert parents(events) <= set(runs), parents(events) - set(runs)
+    assert jobs <= {e["job"]["name"] for e in events}, jobs - {e["job"]["name"] for e in events}
 
 
 def gold_digest(lake: Lakehouse) -> dict[str, tuple[int, str]]:
@@ -142,6 +160,13 @@ def test_the_airflow_dag_builds_the_same_gold_and_its_gate_stops_the_consumers(
     assert "Task instance state updated" not in output  # Airflow's own records stay in the log file
     assert re.search(r"Airflow's whole output: \S+\.log", output)
     assert f"error: {DAG_ID} run" in gated.stderr
+    # Airflow's provider (2.20.3) sends a DAG run's COMPLETE or FAIL under `airflow dags test` but not
+    # its START (its dag_started goes through a process pool); every task run has both
+    _assert_every_run_reported_to_spec(
+        settings,
+        {f"{DAG_ID}.build_silver", "fraud_model_training.train_fraud", *LAB_JOBS},
+        unstarted=frozenset({DAG_ID, "fraud_model_training"}),
+    )
 
 
 def test_the_prefect_flow_builds_the_same_gold_caches_by_table_versions_and_gates(
@@ -180,6 +205,9 @@ def test_the_prefect_flow_builds_the_same_gold_caches_by_table_versions_and_gate
 
     rejected = _mdslab(settings, "flow", "run", name, "-p", "rows=5")
     assert rejected.returncode == 2 and "simulate_rows" in rejected.stderr
+    _assert_every_run_reported_to_spec(
+        settings, {name, f"{name}.build_silver", *LAB_JOBS} - {"mdslab.train.fraud", "mdslab.score.fraud"}
+    )
 
 
 def test_airflow_up_serves_the_ui_and_stops_cleanly(services: Settings) -> None:
