@@ -210,6 +210,33 @@ def test_the_prefect_flow_builds_the_same_gold_caches_by_table_versions_and_gate
     )
 
 
+def test_airflow_commands_migrate_only_a_database_that_is_not_where_the_last_migrate_left_it(
+    services: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`airflow db migrate` costs ~8 s with nothing to do; every `mdslab airflow` command ran it."""
+    from mdslab import database
+    from mdslab.errors import ServiceUnavailableError
+    from mdslab.orchestration import airflow
+
+    airflow.prepare(services)  # migrated (by this call or an earlier test's)
+    recorded = json.loads((airflow.airflow_home(services) / "migrated.json").read_text())
+    assert recorded["revision"]
+    monkeypatch.setattr(airflow, "airflow_command", lambda args: ["false", *args])  # a migrate would fail
+    airflow.prepare(services)  # at the recorded revision: nothing run
+
+    def set_revision(revision: str) -> None:
+        with database.connect(services.postgres, database=services.orchestration.airflow_database) as conn:
+            conn.execute("UPDATE alembic_version SET version_num = %s", (revision,))
+
+    set_revision("0123456789ab")  # someone else's Airflow moved the schema
+    try:
+        with pytest.raises(ServiceUnavailableError, match="airflow db migrate failed"):
+            airflow.prepare(services)
+    finally:
+        set_revision(recorded["revision"])
+    airflow.prepare(services)
+
+
 def test_airflow_up_serves_the_ui_and_stops_cleanly(services: Settings) -> None:
     settings = services.model_copy(
         update={"orchestration": services.orchestration.model_copy(update={"airflow_port": free_port()})}

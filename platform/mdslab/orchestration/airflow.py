@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 from mdslab import database
@@ -73,17 +74,42 @@ def airflow_command(args: Sequence[str]) -> list[str]:
 
 
 def prepare(settings: Settings) -> dict[str, str]:
-    """Create and migrate Airflow's metadata database (quick when already done); return the environment."""
+    """Create and migrate Airflow's metadata database; return the environment.
+
+    `airflow db migrate` costs ~8 s even with nothing to do, so it is skipped when the database is at the
+    schema revision this lab's last migrate left it at with the Airflow installed now (a new, wiped or
+    otherwise changed database, or another Airflow version, migrates again)."""
     database.ensure_database(settings.postgres, settings.orchestration.airflow_database)
     environment = os.environ | airflow_environment(settings)
     airflow_home(settings).mkdir(parents=True, exist_ok=True)
+    marker = airflow_home(settings) / "migrated.json"
+    if _migrated_by_us(settings, marker):
+        return environment
     migrated = subprocess.run(
         airflow_command(["db", "migrate"]), env=environment, capture_output=True, text=True, check=False
     )
     if migrated.returncode != 0:
         tail = (migrated.stderr or migrated.stdout).strip().splitlines()[-1:]
         raise ServiceUnavailableError(f"airflow db migrate failed: {' '.join(tail)}")
+    marker.write_text(json.dumps(_schema_state(settings)))
     return environment
+
+
+def _schema_state(settings: Settings) -> dict[str, str | None]:
+    """The installed Airflow and the schema revision its metadata database is at (None: no schema)."""
+    with database.connect(settings.postgres, database=settings.orchestration.airflow_database) as conn:
+        table = conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone() if table and table[0] else None
+    return {"airflow": version("apache-airflow"), "revision": row[0] if row else None}
+
+
+def _migrated_by_us(settings: Settings, marker: Path) -> bool:
+    try:
+        recorded = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    state = _schema_state(settings)
+    return state["revision"] is not None and recorded == state
 
 
 @dataclass(frozen=True)
