@@ -282,6 +282,13 @@ def test_containers_reach_each_other_where_they_listen(compose: dict[str, Any]) 
     config = yaml.safe_load((COMPOSE_DIR / "marquez" / "marquez.yml").read_text())
     assert config["server"]["applicationConnectors"][0]["port"] == int(web["MARQUEZ_PORT"])
     assert "${POSTGRES_PASSWORD}" in config["db"]["password"]  # from the environment, never written down
+    # the Airflow container reports lineage as `mdslab airflow` does, to Marquez's API when asked
+    from mdslab.orchestration.airflow import AIRFLOW_NAMESPACE, LAB_TRANSPORT
+
+    assert json.loads(airflow_env["AIRFLOW__OPENLINEAGE__TRANSPORT"]) == {"type": LAB_TRANSPORT}
+    assert airflow_env["AIRFLOW__OPENLINEAGE__NAMESPACE"] == AIRFLOW_NAMESPACE
+    lineage = urlsplit(airflow_env["MDSLAB_LINEAGE__URL"])
+    assert lineage.hostname == "marquez" and lineage.port in _published(services["marquez"])
 
     for name, service in services.items():
         assert set(_depends_on(service)) <= set(services), f"{name} depends on a service that does not exist"
