@@ -9,10 +9,12 @@ new row with its effective date, and the expired term stays as it was.
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 
 import psycopg
 import pyarrow as pa
+import pyarrow.csv as pacsv
 from psycopg import sql
 from pydantic import BaseModel
 
@@ -149,19 +151,34 @@ def upsert(pg: PostgresSettings, tables: dict[str, pa.Table]) -> dict[str, int]:
 
 
 def read(pg: PostgresSettings, table: ReferenceTable, schema: pa.Schema) -> pa.Table:
-    """The whole table (every term of a policy), ordered by key, as Arrow with the given (contract-derived) schema."""
+    """The whole table (every term of a policy), ordered by key, as Arrow with the given (contract-derived) schema.
+
+    Read through ``COPY ... TO STDOUT`` as CSV into Arrow's CSV reader: fetching rows made a Python object
+    of every value (~0.9 s per pipeline run at the reference data of 5M transactions). The result is the
+    same single-chunk table the fingerprint hashes."""
     columns = [name for name in schema.names if name in table.columns]
-    with database.connect(pg) as conn:
-        cursor = conn.execute(
-            sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
-                _names(columns),
-                sql.Identifier(SCHEMA, table.name),
-                _names(table.key),
-            )
-        )
-        rows = cursor.fetchall()
-    arrays = {name: [row[i] for row in rows] for i, name in enumerate(columns)}
-    return pa.table({name: pa.array(arrays[name], type=schema.field(name).type) for name in columns})
+    query = sql.SQL("COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT (FORMAT csv)").format(
+        _names(columns), sql.Identifier(SCHEMA, table.name), _names(table.key)
+    )
+    buffer = io.BytesIO()
+    with database.connect(pg) as conn, conn.cursor().copy(query) as copy:
+        for block in copy:
+            buffer.write(block)
+    types = {name: schema.field(name).type for name in columns}
+    if buffer.tell() == 0:
+        return pa.table({name: pa.array([], type=types[name]) for name in columns})
+    return pacsv.read_csv(
+        io.BytesIO(buffer.getvalue()),
+        read_options=pacsv.ReadOptions(column_names=columns),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types,
+            true_values=["t"],
+            false_values=["f"],
+            null_values=[""],  # COPY writes NULL as nothing, an empty string as "" and the text NULL as NULL
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    ).combine_chunks()
 
 
 def fingerprint(data: pa.Table) -> str:

@@ -90,6 +90,26 @@ def test_a_lab_made_before_policy_terms_widens_its_key_and_takes_renewals(isolat
     assert key is not None and sorted(key[0]) == ["policy_id", "start_date"]
 
 
+def test_reference_snapshots_read_back_exactly_what_postgres_holds(isolated: Any) -> None:
+    """The snapshot is read as CSV (COPY): every value that CSV quotes, escapes or could take for NULL
+    must come back as it was, and an empty table is an empty snapshot with the schema."""
+    settings = isolated()
+    lake = lakehouse(settings)
+    customers = reference.REFERENCE_TABLES[0]
+    schema = lake.spec("bronze.customers").schema
+    reference.upsert(settings.postgres, {})  # the tables exist, empty
+    empty = reference.read(settings.postgres, customers, schema)
+    assert empty.num_rows == 0 and set(empty.column_names) == set(customers.columns)
+    data = simulate(next_run(settings.postgres, transactions=1_000, seed=8).config).customers.slice(0, 6)
+    awkward = ['O\'Brien, "Jr"', "two\nlines", "", "t", "NULL", "Zoë Ünal"]
+    data = data.set_column(data.schema.get_field_index("full_name"), "full_name", pa.array(awkward))
+    reference.upsert(settings.postgres, {"customers": data})
+    snapshot = reference.read(settings.postgres, customers, schema)
+    assert snapshot.to_pylist() == data.sort_by("customer_id").select(snapshot.column_names).to_pylist()
+    assert snapshot.column("full_name").null_count == 0
+    assert snapshot.schema.field("signup_date").type == pa.date32() and snapshot.column("home_lat").type == pa.float64()
+
+
 def test_simulate_replay_of_an_unknown_run_is_one_line(isolated: Any) -> None:
     from mdslab.cli.main import app
 
