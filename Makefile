@@ -27,8 +27,17 @@ setup: $(VENV)/.synced  ## Create .venv from the lock file
 demo: setup  ## Start the embedded services and run the main job (simulate -> bronze -> silver -> gold)
 	$(VENV)/bin/mdslab demo $(ARGS)
 
-test: lint system-deps  ## Lint, then run the test suite (real services, Spark on Ray, Prometheus; slow suites excluded)
-	UV=$(UV) $(VENV)/bin/python -m pytest -p no:randomly -m "not slow" $(ARGS)
+# mypy (~80 s of one core) runs alongside the suite, which mostly waits on services and Spark; its verdict is
+# printed after the suite's and fails the target like a failed test.
+test: setup system-deps  ## ruff, then the test suite (real services, Spark on Ray, Prometheus; slow suites excluded) with mypy alongside
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	@mkdir -p .cache
+	@PYTHON=$(VENV)/bin/python tools/typecheck.sh > .cache/mypy.log 2>&1 & mypy=$$!; \
+	trap 'kill $$mypy 2>/dev/null' INT TERM; \
+	UV=$(UV) $(VENV)/bin/python -m pytest -p no:randomly -m "not slow" $(ARGS); tests=$$?; \
+	wait $$mypy; typed=$$?; echo "mypy, run alongside the suite:"; cat .cache/mypy.log; \
+	exit $$(( tests != 0 ? tests : typed ))
 
 test-random: setup system-deps  ## The suite in a random order (seed printed; repeat one: ARGS=--randomly-seed=N)
 	UV=$(UV) $(VENV)/bin/python -m pytest -m "not slow" $(ARGS)
