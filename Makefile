@@ -37,7 +37,7 @@ test: setup system-deps  ## ruff, then the test suite (real services, Spark on R
 	trap 'kill $$mypy 2>/dev/null' INT TERM; \
 	UV=$(UV) $(VENV)/bin/python -m pytest -p no:randomly -m "not slow" $(ARGS); tests=$$?; \
 	wait $$mypy; typed=$$?; echo "mypy, run alongside the suite:"; cat .cache/mypy.log; \
-	exit $$(( tests != 0 ? tests : typed ))
+	[ $$tests -ne 0 ] && exit $$tests; exit $$typed
 
 test-random: setup system-deps  ## The suite in a random order (seed printed; repeat one: ARGS=--randomly-seed=N)
 	UV=$(UV) $(VENV)/bin/python -m pytest -m "not slow" $(ARGS)
