@@ -112,14 +112,15 @@ def assert_well_formed_runs(
     Parents outside ``events`` are the caller's to check (an orchestrator's run may be reported elsewhere)."""
     assert events
     runs: dict[str, list[str]] = {}
-    jobs: dict[str, str] = {}
+    jobs: dict[str, tuple[str, str]] = {}  # run id -> (job, producer)
     for event in events:
         assert_conforms_to_client_spec(event)
         runs.setdefault(event["run"]["runId"], []).append(event["eventType"])
-        jobs[event["run"]["runId"]] = f"{event['job']['name']} ({event['producer']})"
+        jobs[event["run"]["runId"]] = (event["job"]["name"], event["producer"])
     for run_id, states in runs.items():
-        started = states[0] == "START" or jobs[run_id].split(" (")[0] in unstarted
-        assert started and states[-1] in {"COMPLETE", "FAIL"}, f"run {run_id} of {jobs[run_id]}: {states}"
+        job, producer = jobs[run_id]
+        started = states[0] == "START" or job in unstarted
+        assert started and states[-1] in {"COMPLETE", "FAIL"}, f"run {run_id} of {job} ({producer}): {states}"
     return runs
 
 

@@ -167,8 +167,9 @@ def read(pg: PostgresSettings, table: ReferenceTable, schema: pa.Schema) -> pa.T
     types = {name: schema.field(name).type for name in columns}
     if buffer.tell() == 0:
         return pa.table({name: pa.array([], type=types[name]) for name in columns})
+    buffer.seek(0)
     return pacsv.read_csv(
-        io.BytesIO(buffer.getvalue()),
+        buffer,
         read_options=pacsv.ReadOptions(column_names=columns),
         convert_options=pacsv.ConvertOptions(
             column_types=types,
