@@ -7,6 +7,7 @@ import typer
 from mdslab import __version__
 from mdslab.cli import contracts, governance, ingest, lake, llm, ml, observability, orchestration, pipeline, services
 from mdslab.cli.context import one_line_errors, settings
+from mdslab.cli.process_exit import run_then_exit
 
 app = typer.Typer(
     name="mdslab",
@@ -53,3 +54,8 @@ def _root(
     # logging, and the libraries told to keep quiet, before a command imports them (some read their
     # log level once, when imported)
     settings()
+
+
+def main() -> None:
+    """The ``mdslab`` program: the app, then an exit that skips native teardown (see ``process_exit``)."""
+    run_then_exit(app)
