@@ -29,9 +29,10 @@ demo: setup  ## Start the embedded services and run the main job (simulate -> br
 
 # mypy (~80 s of one core) runs alongside the suite, which mostly waits on services and Spark; its verdict is
 # printed after the suite's and fails the target like a failed test.
-test: setup system-deps  ## ruff, then the test suite (real services, Spark on Ray, Prometheus; slow suites excluded) with mypy alongside
+test: setup system-deps  ## ruff and the import floors, then the test suite (real services, Spark on Ray, Prometheus; slow suites excluded) with mypy alongside
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	PYTHON=$(VENV)/bin/python tools/lint-imports.sh
 	@mkdir -p .cache
 	@PYTHON=$(VENV)/bin/python tools/typecheck.sh > .cache/mypy.log 2>&1 & mypy=$$!; \
 	trap 'kill $$mypy 2>/dev/null' INT TERM; \
@@ -51,9 +52,10 @@ test-fast: setup  ## The edit-test loop: unit tests only, no services, no Spark,
 test-all: setup system-deps  ## Run every test, slow ones included
 	UV=$(UV) $(VENV)/bin/python -m pytest -p no:randomly $(ARGS)
 
-lint: setup  ## ruff, formatting and mypy
+lint: setup  ## ruff, formatting, the import floors (ARCHITECTURE.md's layers) and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	PYTHON=$(VENV)/bin/python tools/lint-imports.sh
 	PYTHON=$(VENV)/bin/python tools/typecheck.sh
 
 format: setup  ## Apply ruff's fixes and formatting

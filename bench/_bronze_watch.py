@@ -33,7 +33,7 @@ class BronzeWatch:
     """Follows ``bronze.transactions``: row count now, and each commit's time and Kafka offsets."""
 
     def __init__(self, settings: Settings) -> None:
-        from mdslab.workloads.pipeline.runner import lakehouse
+        from mdslab.workloads.lake import lakehouse
 
         self.lake = lakehouse(settings)
         self.topic = Topics(settings.kafka.topic_prefix).of(TRANSACTIONS)

@@ -10,7 +10,7 @@ from typing import Any
 from mdslab import database, objectstore
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import LakeSettings, Settings
-from mdslab.workloads.tables import build_registry
+from mdslab.workloads.lake import build_registry
 
 OUTPUT_TABLES = ("silver.transactions", "silver.quarantine_transactions", "gold.fraud_features")
 

@@ -117,8 +117,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from mdslab.cli.services import ensure_services
-    from mdslab.workloads.bootstrap import ensure_resources
+    from mdslab.workloads.bootstrap import ensure_platform, ensure_resources
 
     started_at = datetime.now(UTC)
     tag = f"bench-ingest-{started_at:%Y%m%dt%H%M%S}"
@@ -162,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             base = load_settings()
-            ensure_services(base, on_step=lambda text: progress.update(task, description=text), quiet=True)
+            ensure_platform(base, on_step=lambda text: progress.update(task, description=text))
             base = load_settings()
             settings = isolated(base, tag)
             ensure_resources(settings)

@@ -119,8 +119,8 @@ def _lineage_alone(settings: Settings, report: Any) -> tuple[float, float]:
     reported again (new run ids) into the store. (inline, total): inline is what the run's own thread
     spends (building events, handing them to the delivery thread); total adds waiting at the end until
     every event is delivered, i.e. the cost if delivery overlapped nothing."""
+    from mdslab.workloads.lake import lakehouse
     from mdslab.workloads.lineage.pipeline_runs import PipelineLineage
-    from mdslab.workloads.pipeline.runner import lakehouse
     from mdslab.workloads.pipeline.steps import STEPS
 
     steps = {step.name: step for step in STEPS}
@@ -181,9 +181,9 @@ def _ingest_rates(lab: Settings, count: int) -> dict[str, Any]:
 
 
 def _answer_latency(lab: Settings, queries: int) -> dict[str, Any]:
+    from mdslab.workloads.lake import build_registry
     from mdslab.workloads.lineage.recorded import lab_names, load_lineage
     from mdslab.workloads.lineage.traversal import Direction, resolve, trace
-    from mdslab.workloads.tables import build_registry
 
     registry = build_registry()
     names = lab_names(registry, lab)
@@ -224,7 +224,7 @@ def _answer_latency(lab: Settings, queries: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    from mdslab.cli.services import ensure_services
+    from mdslab.workloads.bootstrap import ensure_platform
     from mdslab.workloads.pipeline.framework import SparkProvider
     from mdslab.workloads.pipeline.runner import run_pipeline
 
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             progress.advance(task)
 
         settings = load_settings()
-        ensure_services(settings, on_step=lambda text: progress.update(task, description=text), quiet=True)
+        ensure_platform(settings, on_step=lambda text: progress.update(task, description=text))
         base = load_settings()
         lab = _lab(base, f"bench-lin-{uuid.uuid4().hex[:8]}")
         spark = SparkProvider(base)

@@ -35,11 +35,11 @@ from mdslab import database, objectstore
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import LakeSettings, Settings, load_settings
 from mdslab.workloads.batch_drop import batch_id_for, drop_batch
+from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.pipeline.dialect import DUCKDB
 from mdslab.workloads.pipeline.engines import run_duckdb
 from mdslab.workloads.pipeline.framework import PipelineContext, SparkProvider, StepResult, run_step
 from mdslab.workloads.pipeline.reference_step import REFERENCE_STEPS
-from mdslab.workloads.pipeline.runner import lakehouse
 from mdslab.workloads.pipeline.steps import PLANS, STEPS
 from mdslab.workloads.simulator import SimulationConfig, simulate
 
@@ -485,7 +485,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    from mdslab.cli.services import ensure_services
+    from mdslab.workloads.bootstrap import ensure_platform
 
     settings = load_settings()
     started_at = datetime.now(UTC)
@@ -525,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
             say(text)
             progress.advance(task)
 
-        ensure_services(settings, on_step=say, quiet=True)
+        ensure_platform(settings, on_step=say)
         settings = load_settings()
         progress.advance(task)
         for rows in args.rows:
@@ -603,10 +603,10 @@ def main(argv: list[str] | None = None) -> int:
 def incremental_main(args: argparse.Namespace, settings: Settings, started_at: datetime) -> int:
     import _incremental
 
-    from mdslab.cli.services import ensure_services
+    from mdslab.workloads.bootstrap import ensure_platform
 
     with console.status("starting services") as status:
-        ensure_services(settings, on_step=status.update, quiet=True)
+        ensure_platform(settings, on_step=status.update)
         result = _incremental.run(
             load_settings(),
             rows=args.rows[0],

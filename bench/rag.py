@@ -119,7 +119,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from mdslab.cli.services import ensure_services
+    from mdslab.workloads.bootstrap import ensure_platform
 
     started_at = datetime.now(UTC)
     sizes = sorted(set(args.sizes))
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     with progress, TreeSampler() as sampler:
         stage = Stage(progress)
-        ensure_services(load_settings(), on_step=stage, quiet=True)
+        ensure_platform(load_settings(), on_step=stage)
         base = load_settings()
         settings = base.model_copy(update={"rag": base.rag.model_copy(update={"schema_name": BENCH_SCHEMA})})
         rag = settings.rag

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline_worker is not None:
         return baseline_worker(args.baseline_worker)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    from mdslab.cli.services import ensure_services
+    from mdslab.workloads.bootstrap import ensure_platform
     from mdslab.workloads.pipeline.framework import SparkProvider
 
     settings = load_settings()
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             say(text)
             progress.advance(task)
 
-        ensure_services(settings, on_step=say, quiet=True)
+        ensure_platform(settings, on_step=say)
         settings = load_settings()
         progress.advance(task)
         for rows in args.rows:

@@ -11,8 +11,8 @@ from airflow.sdk.exceptions import AirflowSkipException
 from mdslab.orchestration.tasks import NothingToDoError, Summary
 from mdslab.settings import Settings, load_settings
 from mdslab.telemetry import quiet_libraries
+from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.lineage.events import RunRef, started_by
-from mdslab.workloads.pipeline.runner import lakehouse
 
 SCORES_TABLE = "gold.fraud_scores"
 OWNER = "data-platform"

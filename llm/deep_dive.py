@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,9 @@ from mdslab.llm.indexer import IndexReport
 from mdslab.llm.operations import evaluate_index, index_lake
 from mdslab.settings import Settings
 from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.pipeline.framework import SparkProvider
-from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
+from mdslab.workloads.pipeline.runner import run_pipeline
 from mdslab.workloads.simulation_runs import next_run
 from mdslab.workloads.simulator import simulate
 
@@ -72,15 +74,16 @@ def ensure_curated_tables(
             provider.close()
 
 
-def ask_through_the_api(settings: Settings, question: str) -> tuple[dict[str, Any], str]:
-    """The same question through ``POST /v1/rag/query`` and through the gateway with ``ChatOpenAI``."""
+ServeApi = Callable[[Settings], AbstractContextManager[str]]  # the API app served for a block: its base URL
+
+
+def ask_through_the_api(settings: Settings, question: str, serve_api: ServeApi) -> tuple[dict[str, Any], str]:
+    """The same question through ``POST /v1/rag/query`` and through the gateway with ``ChatOpenAI``
+    (the API app is the roof's: ``serve_api`` serves it, as ``mdslab run llm`` and the tests do)."""
     from langchain_openai import ChatOpenAI
 
-    from mdslab.api.app import create_app
-    from mdslab.api.server import background_server
-
     key = settings.api.api_key.get_secret_value()
-    with background_server(create_app(settings)) as url:
+    with serve_api(settings) as url:
         reply = httpx.post(f"{url}/v1/rag/query", json={"question": question}, headers={"X-API-Key": key}, timeout=60)
         reply.raise_for_status()
         chat = ChatOpenAI(base_url=f"{url}/v1", api_key=key, model=LOCAL_MODEL, max_retries=0, timeout=60)  # type: ignore[arg-type]
@@ -91,6 +94,7 @@ def ask_through_the_api(settings: Settings, question: str) -> tuple[dict[str, An
 def run_llm(
     settings: Settings,
     *,
+    serve_api: ServeApi,
     docs: Sequence[Path] = (),
     rows: int = 50_000,
     seed: int = 42,
@@ -113,5 +117,5 @@ def run_llm(
     finally:
         chain.store.close()
     on_progress("asking through POST /v1/rag/query and the OpenAI-compatible gateway")
-    api_answer, gateway_answer = ask_through_the_api(settings, EXAMPLE_QUESTION)
+    api_answer, gateway_answer = ask_through_the_api(settings, EXAMPLE_QUESTION, serve_api)
     return LlmDeepDiveReport(indexed, evaluation, api_answer, gateway_answer, time.perf_counter() - started)

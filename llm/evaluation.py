@@ -22,8 +22,8 @@ from mlflow import MlflowClient
 from mdslab.llm.chain import RagAnswer, RagChain
 from mdslab.llm.embeddings import MODEL_ID
 from mdslab.llm.questions import Question, source_key
-from mdslab.ml.tracking import experiment_id
 from mdslab.settings import Settings
+from mdslab.tracking import experiment_id
 
 EXPERIMENT = "mdslab-rag-eval"
 

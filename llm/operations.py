@@ -116,7 +116,7 @@ def evaluate_index(
     report = EvalReport(results, top_k, version.version, None, gate_hit_at_k)
     if not log:
         return report
-    from mdslab.ml.tracking import configure
+    from mdslab.tracking import configure
 
     run_id = log_to_mlflow(configure(settings), settings, report, chunks=version.chunks, answerer=chain.answerer.name)
     return dataclasses.replace(report, run_id=run_id)

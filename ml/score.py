@@ -18,8 +18,8 @@ from mdslab.errors import MdslabError
 from mdslab.lakehouse import Lakehouse
 from mdslab.ml.features import FRAUD, ModelSpec
 from mdslab.ml.registry import champion_version
-from mdslab.ml.tracking import registered_name, tracking_uri
 from mdslab.settings import Settings
+from mdslab.tracking import registered_name, tracking_uri
 from mdslab.workloads.lineage import naming
 from mdslab.workloads.lineage.job_runs import lake_input, lake_output, other_input, reported_run
 

@@ -66,7 +66,7 @@ class ChampionCache:
     """The champion model of one registered name, reloaded when the alias moves."""
 
     def __init__(self, settings: Settings, model: str, *, refresh_s: float = 5.0) -> None:
-        from mdslab.ml.tracking import registered_name
+        from mdslab.tracking import registered_name
 
         self.settings = settings
         self.name = registered_name(settings, model)
@@ -104,7 +104,7 @@ class ChampionCache:
 
         from mdslab.errors import ServiceUnavailableError
         from mdslab.ml.score import champion_or_fail
-        from mdslab.ml.tracking import configure
+        from mdslab.tracking import configure
 
         if self._client is None:
             self._client = configure(self.settings)

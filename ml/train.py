@@ -23,12 +23,12 @@ from mdslab.lakehouse import Lakehouse
 from mdslab.ml import evaluate, models
 from mdslab.ml.features import ModelSpec, TrainingFrame, check_trainable, load_frame
 from mdslab.ml.registry import PRIMARY_METRIC, Promotion, promote_if_better, register
-from mdslab.ml.tracking import experiment_id, registered_name, tracking_uri
 from mdslab.settings import Settings
+from mdslab.tracking import experiment_id, registered_name, tracking_uri
+from mdslab.workloads.lake import build_registry
 from mdslab.workloads.lineage import naming
 from mdslab.workloads.lineage.job_runs import delta_input, other_output, reported_run
 from mdslab.workloads.pipeline.framework import SparkProvider
-from mdslab.workloads.tables import build_registry
 
 
 @dataclass(frozen=True)

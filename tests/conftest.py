@@ -49,8 +49,8 @@ def services() -> Iterator[Settings]:
     0700, and PostgreSQL (run as the unprivileged `pgserver` account when we are root) then loses its
     data directory mid-run whenever a second test session starts on the machine (seen: PANIC, all tests
     after it failing)."""
-    from mdslab.cli.services import ensure_services
     from mdslab.services import embedded
+    from mdslab.workloads.bootstrap import ensure_platform
 
     base = _free_base()
     state_dir = Path(tempfile.mkdtemp(prefix="mdslab-test-state-"))
@@ -66,7 +66,7 @@ def services() -> Iterator[Settings]:
     os.environ.update(env)
     settings = load_settings()
     try:
-        ensure_services(settings, on_step=lambda _msg: None, quiet=True)
+        ensure_platform(settings, on_step=lambda _msg: None)
         settings = load_settings()
         yield settings
     finally:

@@ -19,8 +19,9 @@ from mdslab.settings import Settings
 from mdslab.workloads.ingestion.consumer import StreamConsumer, StreamReport
 from mdslab.workloads.ingestion.feed import FeedReport, feed_simulation
 from mdslab.workloads.ingestion.sender import SendReport, Target
+from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.pipeline.framework import SparkProvider
-from mdslab.workloads.pipeline.runner import PipelineReport, builds_in_full, lakehouse, run_pipeline
+from mdslab.workloads.pipeline.runner import PipelineReport, builds_in_full, run_pipeline
 from mdslab.workloads.pipeline.warm_up import warm_up_spark
 from mdslab.workloads.simulation_runs import next_run
 from mdslab.workloads.simulator import simulate

@@ -13,7 +13,7 @@ import pytest
 
 from mdslab.orchestration.airflow import DAG_ID, dags_folder
 from mdslab.settings import load_settings
-from mdslab.workloads.pipeline.runner import lakehouse
+from mdslab.workloads.lake import lakehouse
 
 EXPECTED_DAGS = {DAG_ID, "fraud_model_training"}
 

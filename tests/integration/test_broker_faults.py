@@ -150,7 +150,7 @@ def test_feeding_with_the_broker_down_stops_says_the_counts_and_lands_no_label_f
     from mdslab.workloads.ingestion.events import Topics
     from mdslab.workloads.ingestion.feed import DeliveryError, already_fed, feed_simulation
     from mdslab.workloads.ingestion.sender import MAX_CONSECUTIVE_FAILURES, KafkaTarget
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.lake import lakehouse
     from mdslab.workloads.simulation_runs import next_run
     from mdslab.workloads.simulator import simulate
     from tests.conftest import fresh_lake
@@ -190,7 +190,7 @@ def test_a_wiped_broker_log_behind_bronze_stops_the_consumer_instead_of_skipping
     from mdslab.workloads.bootstrap import ensure_resources
     from mdslab.workloads.ingestion.consumer import OffsetsWentBackwardsError, StreamConsumer
     from mdslab.workloads.ingestion.events import TRANSACTIONS, Topics
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.lake import lakehouse
     from tests.conftest import fresh_lake, valid_transaction
 
     lab = fresh_lake(services, "wipe")

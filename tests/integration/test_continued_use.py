@@ -22,8 +22,9 @@ from mdslab.settings import Settings
 from mdslab.workloads import reference
 from mdslab.workloads.batch_drop import drop_batch
 from mdslab.workloads.contracts import Transaction
+from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.landing import land_events
-from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
+from mdslab.workloads.pipeline.runner import run_pipeline
 from mdslab.workloads.quality import GOLD_TABLES, QUARANTINES, rejections
 from mdslab.workloads.simulation_runs import UnknownRunError, next_run, recorded_runs, replay
 from mdslab.workloads.simulator import simulate

@@ -26,7 +26,7 @@ SCHEMA = pa.schema(
 
 @pytest.fixture
 def lake(isolated: Callable[[], Settings]) -> Lakehouse:
-    from mdslab.workloads.tables import build_registry
+    from mdslab.workloads.lake import build_registry
 
     registry = build_registry()
     registry.register(TableSpec("silver.things", Layer.SILVER, "test/things", SCHEMA, "Test table.", key=("id",)))

@@ -15,11 +15,12 @@ from mdslab.cli.main import app
 from mdslab.lakehouse import TableMissingError
 from mdslab.settings import Settings
 from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.lineage import naming
 from mdslab.workloads.lineage.events import RunRef
 from mdslab.workloads.lineage.ingest_runs import api_ingest_run
 from mdslab.workloads.lineage.store import read_events
-from mdslab.workloads.pipeline.runner import PipelineReport, lakehouse, run_pipeline
+from mdslab.workloads.pipeline.runner import PipelineReport, run_pipeline
 from mdslab.workloads.simulation_runs import next_run
 from mdslab.workloads.simulator import simulate
 from tests.conftest import fresh_lake

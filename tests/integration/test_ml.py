@@ -12,12 +12,13 @@ from mlflow import MlflowClient
 from mdslab.lakehouse import Lakehouse
 from mdslab.ml.features import FRAUD, TrainingFrame, load_frame
 from mdslab.ml.registry import CHAMPION, champion_version, promote_if_better
-from mdslab.ml.tracking import configure
 from mdslab.ml.train import TrainResult, train
 from mdslab.settings import Settings
+from mdslab.tracking import configure
 from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.lineage.store import read_events
-from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
+from mdslab.workloads.pipeline.runner import run_pipeline
 from mdslab.workloads.simulator import SimulationConfig, simulate
 from tests.conftest import free_port, fresh_lake
 

@@ -36,17 +36,18 @@ from mdslab.lakehouse.tables import TableMissingError
 from mdslab.llm.operations import index_lake
 from mdslab.ml.features import FRAUD
 from mdslab.ml.score import score
-from mdslab.ml.tracking import configure
 from mdslab.ml.train import train_from_lake
 from mdslab.settings import Settings
 from mdslab.telemetry import prometheus_config, register_process_metrics
+from mdslab.tracking import configure
 from mdslab.workloads.ingestion.consumer import StreamConsumer, StreamMetrics
 from mdslab.workloads.ingestion.events import TRANSACTIONS, Topics
 from mdslab.workloads.ingestion.feed import feed_simulation
 from mdslab.workloads.ingestion.sender import ApiTarget
+from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.lake_metrics import LakeCollector
 from mdslab.workloads.pipeline.runlog import latest_runs
-from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
+from mdslab.workloads.pipeline.runner import run_pipeline
 from mdslab.workloads.quality import GOLD_TABLES
 from mdslab.workloads.simulator import SimulationConfig, simulate
 from tests.conftest import free_port, fresh_lake, valid_transaction, whole_lab

@@ -31,8 +31,9 @@ from mdslab.workloads.ingestion.consumer import StreamConsumer
 from mdslab.workloads.ingestion.events import Topics
 from mdslab.workloads.ingestion.feed import feed_simulation
 from mdslab.workloads.ingestion.sender import KafkaTarget
+from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.lineage.store import read_events
-from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
+from mdslab.workloads.pipeline.runner import run_pipeline
 from mdslab.workloads.quality import GOLD_TABLES
 from mdslab.workloads.simulator import SimulationConfig, simulate
 from tests.conftest import free_port, whole_lab

@@ -14,15 +14,15 @@ from typer.testing import CliRunner
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
 from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.lake import build_registry, lakehouse
 from mdslab.workloads.lineage.store import read_events
 from mdslab.workloads.pipeline.dialect import DUCKDB
 from mdslab.workloads.pipeline.engines import run_duckdb
-from mdslab.workloads.pipeline.runner import PipelineReport, lakehouse, run_pipeline
+from mdslab.workloads.pipeline.runner import PipelineReport, run_pipeline
 from mdslab.workloads.pipeline.steps import PLANS, STEPS
 from mdslab.workloads.pipeline.warm_up import warm_up_spark
 from mdslab.workloads.quality import QualityGateError, check_gold, enforce
 from mdslab.workloads.simulator import SimulatedData, SimulationConfig, simulate
-from mdslab.workloads.tables import build_registry
 from tests.conftest import fresh_lake
 from tests.lake_asserts import assert_same
 from tests.lineage_asserts import assert_well_formed_runs, parents

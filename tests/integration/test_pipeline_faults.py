@@ -19,8 +19,9 @@ from mdslab.settings import Settings
 from mdslab.workloads import reference
 from mdslab.workloads.batch_drop import batch_id_for
 from mdslab.workloads.contracts import Claim, Transaction
+from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.landing import land_events, land_labels
-from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
+from mdslab.workloads.pipeline.runner import run_pipeline
 from mdslab.workloads.pipeline.steps import STEPS
 from mdslab.workloads.simulation_runs import next_run
 from mdslab.workloads.simulator import SimulatedData, simulate

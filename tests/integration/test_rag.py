@@ -24,7 +24,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from mdslab.api.app import create_app
-from mdslab.api.server import background_server
+from mdslab.api.server import background_server, serving_app
 from mdslab.lakehouse import Lakehouse
 from mdslab.llm.chain import RagChain, build_chain
 from mdslab.llm.chunking import chunk_documents
@@ -36,12 +36,13 @@ from mdslab.llm.indexer import IndexReport
 from mdslab.llm.operations import corpus, evaluate_index, index_lake
 from mdslab.llm.questions import build_questions
 from mdslab.llm.store import RetrievalFilter
-from mdslab.ml.tracking import configure
 from mdslab.settings import Settings
+from mdslab.tracking import configure
 from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.lineage import naming
 from mdslab.workloads.lineage.store import read_events
-from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
+from mdslab.workloads.pipeline.runner import run_pipeline
 from mdslab.workloads.simulator import SimulationConfig, simulate
 from tests.conftest import fresh_lake
 
@@ -291,7 +292,7 @@ def test_the_evaluation_is_logged_to_mlflow_with_the_index_version(indexed: Inde
 
 
 def test_the_deep_dive_runs_end_to_end(indexed: Indexed, spark_provider: Any) -> None:
-    report = run_llm(indexed.settings, docs=[indexed.docs], spark=spark_provider)
+    report = run_llm(indexed.settings, serve_api=serving_app, docs=[indexed.docs], spark=spark_provider)
     summary = report.as_dict()
     assert summary["index"]["removed"] == 0  # the docs are as the last index left them
     assert summary["evaluation"]["run_id"]

@@ -19,7 +19,8 @@ import pytest
 
 from mdslab.settings import Settings
 from mdslab.workloads.batch_drop import drop_batch
-from mdslab.workloads.pipeline.runner import lakehouse, run_pipeline
+from mdslab.workloads.lake import lakehouse
+from mdslab.workloads.pipeline.runner import run_pipeline
 from mdslab.workloads.pipeline.steps import STEPS
 from mdslab.workloads.simulation_runs import next_run
 from mdslab.workloads.simulator import simulate

@@ -61,8 +61,8 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(services: Settings) -> Iterator[Stack]:
-    from mdslab.cli.services import ensure_services
     from mdslab.services import embedded
+    from mdslab.workloads.bootstrap import ensure_platform
 
     base = _free_base()
     state_dir = Path(tempfile.mkdtemp(prefix="mdslab-test-faults-"))
@@ -76,7 +76,7 @@ def stack(services: Settings) -> Iterator[Stack]:
         }
     )
     try:
-        ensure_services(settings, on_step=lambda _msg: None, quiet=True)
+        ensure_platform(settings, on_step=lambda _msg: None)
         yield Stack(settings)
     finally:
         embedded.down(settings)
@@ -102,7 +102,7 @@ def _publish(settings: Settings, count: int) -> list[str]:
 
 def test_object_storage_killed_while_the_consumer_commits_loses_and_duplicates_nothing(stack: Stack) -> None:
     from mdslab.workloads.ingestion.consumer import StreamConsumer
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.lake import lakehouse
 
     settings = own_topics(fresh_lake(stack.settings, "s3kill"), batch_max_messages=300, batch_max_seconds=0.2)
     sent = _publish(settings, 12_000)
@@ -152,7 +152,7 @@ def test_postgres_killed_under_rag_queries_is_a_503_and_the_api_answers_again_on
     from mdslab.api.app import create_app
     from mdslab.api.server import background_server
     from mdslab.llm.operations import index_lake
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.lake import lakehouse
 
     settings = fresh_lake(stack.settings, "pgrag")
     docs = tmp_path / "handbook"

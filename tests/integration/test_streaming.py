@@ -28,10 +28,10 @@ from mdslab.settings import Settings
 from mdslab.workloads.ingestion.consumer import DEAD_LETTER_TABLE, StreamConsumer
 from mdslab.workloads.ingestion.events import CLAIMS, TRANSACTIONS, Topics
 from mdslab.workloads.ingestion.sender import ApiTarget, KafkaTarget, send_events
+from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.lineage import naming
 from mdslab.workloads.lineage.ingest_runs import STREAM_JOB
 from mdslab.workloads.lineage.store import read_events
-from mdslab.workloads.pipeline.runner import lakehouse
 from mdslab.workloads.simulator import SimulationConfig, simulate
 from tests.conftest import valid_transaction
 

@@ -19,8 +19,8 @@ from mdslab.cli.pipeline import STEPS_OPTIONAL, _steps_table
 from mdslab.cli.services import _print_reports
 from mdslab.lakehouse.tables import TableInfo
 from mdslab.services.embedded import ServiceReport
+from mdslab.workloads.lake import build_registry
 from mdslab.workloads.pipeline.framework import StepResult
-from mdslab.workloads.tables import build_registry
 
 
 def _infos() -> list[TableInfo]:

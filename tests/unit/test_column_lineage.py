@@ -6,12 +6,12 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
+from mdslab.workloads.lake import build_registry
 from mdslab.workloads.lineage.columns import ColumnSource, LineageError, plan_lineage
 from mdslab.workloads.lineage.graph import pipeline_lineage
 from mdslab.workloads.lineage.recorded import RecordedLineage
 from mdslab.workloads.lineage.traversal import Direction, Node, trace
 from mdslab.workloads.pipeline.plan import SqlPlan
-from mdslab.workloads.tables import build_registry
 
 REGISTRY = build_registry()
 GRAPH = pipeline_lineage(REGISTRY)

@@ -13,10 +13,10 @@ from openlineage.client.event_v2 import RunState
 from openlineage.client.transport.transport import Transport
 
 from mdslab.settings import LineageSettings, LineageTransport, Settings
+from mdslab.workloads.lake import build_registry
 from mdslab.workloads.lineage import graph
 from mdslab.workloads.lineage.delivery import LineageEmitter, lineage_emitter
 from mdslab.workloads.lineage.events import JobRun
-from mdslab.workloads.tables import build_registry
 
 
 class Flaky(Transport):

@@ -14,6 +14,7 @@ import pytest
 
 from mdslab.lakehouse import Layer, TableRegistry, TableSpec
 from mdslab.lakehouse.registry import UnknownTableError
+from mdslab.workloads.lake import build_registry
 from mdslab.workloads.lineage.catalog import catalog, find_table, search
 from mdslab.workloads.lineage.classification import DECLARED, classify
 from mdslab.workloads.lineage.columns import plan_lineage
@@ -23,7 +24,6 @@ from mdslab.workloads.lineage.recorded import lineage_of
 from mdslab.workloads.lineage.render import as_dict, as_dot, as_mermaid
 from mdslab.workloads.lineage.traversal import Direction, Node, UnknownNodeError, resolve, trace
 from mdslab.workloads.pipeline.plan import SqlPlan
-from mdslab.workloads.tables import build_registry
 
 REGISTRY = build_registry()
 GRAPH = pipeline_lineage(REGISTRY)

@@ -12,10 +12,10 @@ from openlineage.client.event_v2 import OutputDataset, RunState
 from openlineage.client.serde import Serde
 
 from mdslab.settings import LakeSettings
+from mdslab.workloads.lake import build_registry
 from mdslab.workloads.lineage import naming
 from mdslab.workloads.lineage.events import JobRun, RunRef, column_lineage, error_facet, table_facets
 from mdslab.workloads.lineage.job_runs import delta_input, job_facets, output_statistics
-from mdslab.workloads.tables import build_registry
 from tests.lineage_asserts import assert_conforms_to_client_spec
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from mdslab.settings import Settings
+from mdslab.workloads.lake import build_registry
 from mdslab.workloads.pipeline.framework import SparkProvider
 from mdslab.workloads.pipeline.warm_up import placeholder_row
-from mdslab.workloads.tables import build_registry
 
 
 class CountingProvider(SparkProvider):

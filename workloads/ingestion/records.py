@@ -12,7 +12,7 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from mdslab.workloads.ingestion.events import CONTRACT_VERSION_HEADER, EventType, header_value
-from mdslab.workloads.tables import DEAD_LETTER_FIELDS, RAW_EVENT_FIELDS
+from mdslab.workloads.lake import DEAD_LETTER_FIELDS, RAW_EVENT_FIELDS
 
 STREAM_SOURCE = "kafka"
 _BRONZE_SCHEMA = pa.schema(RAW_EVENT_FIELDS)

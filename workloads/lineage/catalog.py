@@ -12,10 +12,10 @@ from typing import Any
 from mdslab.errors import did_you_mean
 from mdslab.lakehouse import Lakehouse, TableRegistry
 from mdslab.lakehouse.registry import UnknownTableError
+from mdslab.workloads.lake import TABLE_CONTRACTS
 from mdslab.workloads.lineage.classification import Tags, classify, has_tag
 from mdslab.workloads.lineage.graph import pipeline_lineage
 from mdslab.workloads.lineage.recorded import Assertion, RecordedLineage, Writer
-from mdslab.workloads.tables import TABLE_CONTRACTS
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from mdslab import database
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
 from mdslab.workloads.freshness import visible_waits
+from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.lineage.delivery import lineage_emitter
 from mdslab.workloads.lineage.events import JobRun, RunRef
 from mdslab.workloads.lineage.pipeline_runs import GATE_JOB, PipelineLineage, emit_gate
@@ -21,7 +22,6 @@ from mdslab.workloads.pipeline import runlog
 from mdslab.workloads.pipeline.framework import PipelineContext, SparkProvider, Step, StepResult, run_step
 from mdslab.workloads.pipeline.steps import STEPS, select_steps
 from mdslab.workloads.quality import QualityReport, audit
-from mdslab.workloads.tables import build_registry
 
 Progress = Callable[[str, int, int], None]
 
@@ -53,10 +53,6 @@ class PipelineReport:
             tables = ", ".join(f"{name} v{version}" for name, version in sorted(self.gate.audited.items()))
             return f"published (quality gate passed): {tables}"
         return f"NOT published, readers keep the previous versions: {self.gate.reason()}"
-
-
-def lakehouse(settings: Settings) -> Lakehouse:
-    return Lakehouse.from_settings(settings, build_registry())
 
 
 def lake_writer(settings: Settings, what: str = "mdslab pipeline run") -> AbstractContextManager[None]:

@@ -32,11 +32,11 @@ from mdslab.settings import Settings
 from mdslab.telemetry import register_process_metrics
 from mdslab.workloads.ingestion.events import Topics
 from mdslab.workloads.ingestion.routes import IngestMetrics, contract_schemas, ingest_router, require_api_key
+from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.lake_metrics import LakeCollector
 from mdslab.workloads.lineage.catalog_routes import catalog_router
 from mdslab.workloads.lineage.routes import lineage_router
 from mdslab.workloads.lineage.store import EventStore
-from mdslab.workloads.pipeline.runner import lakehouse
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from mdslab.errors import MdslabError
 from mdslab.services.ports import require_free_port
+from mdslab.settings import Settings
 
 
 def uvicorn_config(app: FastAPI, host: str, port: int, *, access_log: bool = False) -> uvicorn.Config:
@@ -57,3 +58,13 @@ def background_server(
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+@contextmanager
+def serving_app(settings: Settings) -> Iterator[str]:
+    """The lab's API app served for the block, on any free port; yields its base URL (handed by the roof
+    to work that calls the API, e.g. the LLM deep dive, which may not import the app itself)."""
+    from mdslab.api.app import create_app
+
+    with background_server(create_app(settings)) as url:
+        yield url

@@ -83,8 +83,8 @@ def catalog_search(
 ) -> None:
     """Find tables and columns (with neither TEXT nor --tag: every table)."""
     from mdslab.lakehouse import Layer
+    from mdslab.workloads.lake import build_registry
     from mdslab.workloads.lineage.catalog import catalog, search
-    from mdslab.workloads.tables import build_registry
 
     if layer is not None and layer not in {str(member) for member in Layer}:
         raise MdslabError(f"--layer {layer!r} is not a layer: use bronze, silver or gold")
@@ -125,9 +125,9 @@ def catalog_show(
 ) -> None:
     """One table: schema with column docs and classification, owner, contract, Delta version, rows, size,
     freshness, the run that last wrote it, its last quality checks, the tables up- and downstream."""
+    from mdslab.workloads.lake import lakehouse
     from mdslab.workloads.lineage.catalog import catalog, find_table, table_state
     from mdslab.workloads.lineage.recorded import lab_names, load_lineage
-    from mdslab.workloads.pipeline.runner import lakehouse
 
     loaded = settings()
     lake = lakehouse(loaded)
@@ -207,10 +207,10 @@ def lineage_show(
     """Where a table or column comes from (--upstream, the default) or what depends on it (--downstream),
     as the jobs' latest runs recorded it in the lineage store. Any dataset the store knows works:
     gold.daily_spend, kafka:transactions, mlflow:mdslab-fraud, api:POST /v1/transactions."""
+    from mdslab.workloads.lake import build_registry
     from mdslab.workloads.lineage.recorded import lab_names, load_lineage
     from mdslab.workloads.lineage.render import as_dict, as_dot, as_mermaid
     from mdslab.workloads.lineage.traversal import Direction, resolve, trace
-    from mdslab.workloads.tables import build_registry
 
     if sum((as_json, mermaid, dot)) > 1:
         raise MdslabError("choose one of --json, --mermaid, --dot")
@@ -270,9 +270,9 @@ def lineage_runs(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Run history: each run's job, state, duration, and the datasets it read and wrote at their versions."""
+    from mdslab.workloads.lake import build_registry
     from mdslab.workloads.lineage.history import run_history
     from mdslab.workloads.lineage.recorded import lab_names
-    from mdslab.workloads.tables import build_registry
 
     loaded = settings()
     names = lab_names(build_registry(), loaded)

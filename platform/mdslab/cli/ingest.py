@@ -67,7 +67,7 @@ def stream(
     from mdslab.services.ports import port_taken, require_free_port
     from mdslab.telemetry import register_process_metrics
     from mdslab.workloads.ingestion.consumer import StreamConsumer, StreamMetrics
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.lake import lakehouse
 
     current = settings()
     registry = CollectorRegistry()

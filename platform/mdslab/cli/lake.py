@@ -60,7 +60,7 @@ def table_rows(infos: list[TableInfo]) -> Table:
 def tables(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
     """List every registered table with its latest version, the version readers see (silver and gold:
     the one the quality gate published), row count and last operation."""
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.lake import lakehouse
 
     lake = lakehouse(settings())
     infos = [lake.info(spec.name) for spec in lake.registry]
@@ -82,8 +82,8 @@ def optimize(
     ] = False,
 ) -> None:
     """Compact small files and vacuum unreferenced ones, table by table."""
+    from mdslab.workloads.lake import lakehouse
     from mdslab.workloads.maintenance import optimize_tables
-    from mdslab.workloads.pipeline.runner import lakehouse
 
     if retain_hours < DELTA_DEFAULT_RETAIN_HOURS and not force:
         raise MdslabError(

@@ -37,7 +37,7 @@ def index(
     catalog) and any --docs folders into pgvector. Incremental: only new or changed chunks are embedded,
     chunks whose rows or sections are gone are removed, and each change makes a new index version."""
     from mdslab.llm.operations import index_lake
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.lake import lakehouse
 
     current = settings()
     with _progress("embedding chunks") as progress:
@@ -66,7 +66,7 @@ def rag_status() -> None:
     """The index's version, size and what it holds by source, and the tables it is behind on."""
     from mdslab.llm.chain import open_store
     from mdslab.llm.freshness import indexed_table_versions, stale_sources
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.lake import lakehouse
 
     current = settings()
     store = open_store(current)
@@ -106,7 +106,7 @@ def rag_eval(
     MLflow (experiment mdslab-rag-eval) with the index version."""
     from mdslab.llm.chain import build_chain
     from mdslab.llm.operations import evaluate_index
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.lake import lakehouse
 
     current = settings()
     chain = build_chain(current)
@@ -196,6 +196,7 @@ def run_llm(
 ) -> None:
     """The AI/LLM deep dive: curated tables + docs -> pgvector -> evaluation in MLflow -> the RAG endpoint
     and the OpenAI-compatible gateway. Walkthrough: docs/deep-dives/ai-llm-mlops.md."""
+    from mdslab.api.server import serving_app
     from mdslab.cli.services import ensure_services
     from mdslab.llm.deep_dive import run_llm as run
 
@@ -204,7 +205,7 @@ def run_llm(
     with console.status("starting services") as status:
         ensure_services(current, on_step=status.update, quiet=True)
         current = settings()
-        report = run(current, docs=folders, rows=rows, on_progress=status.update)
+        report = run(current, serve_api=serving_app, docs=folders, rows=rows, on_progress=status.update)
     summary = report.as_dict()
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))

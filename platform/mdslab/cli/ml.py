@@ -51,9 +51,9 @@ def train(
     at first notice of loss from gold.claims_features.
     """
     from mdslab.ml.features import MODEL_SPECS
-    from mdslab.ml.tracking import configure
     from mdslab.ml.train import train_from_lake
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.tracking import configure
+    from mdslab.workloads.lake import lakehouse
 
     current = settings()
     with console.status("starting") as status:
@@ -72,8 +72,8 @@ def score(
 ) -> None:
     """Score the feature table with the champion into gold (skipped when features and champion are unchanged)."""
     from mdslab.ml.score import score as build
-    from mdslab.ml.tracking import configure
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.tracking import configure
+    from mdslab.workloads.lake import lakehouse
 
     current = settings()
     with console.status("scoring"):
@@ -91,7 +91,7 @@ def mlflow_ui(
     port: Annotated[int | None, typer.Option(help="Port (default MDSLAB_ML__UI_PORT, 5000).")] = None,
 ) -> None:
     """Start the MLflow UI against the platform's tracking database and artifact store (Ctrl-C stops)."""
-    from mdslab.ml.tracking import artifact_environment, artifact_root, configure, tracking_uri
+    from mdslab.tracking import artifact_environment, artifact_root, configure, tracking_uri
 
     current = settings()
     configure(current)

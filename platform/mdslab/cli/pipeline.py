@@ -241,7 +241,7 @@ def simulate(
     bronze file drop (landing the same batch twice is recognised and skipped). `mdslab stream` moves
     what reached Kafka into bronze.
     """
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.lake import lakehouse
     from mdslab.workloads.simulation_runs import next_run
     from mdslab.workloads.simulation_runs import replay as recorded
     from mdslab.workloads.simulator import simulate as generate

@@ -154,9 +154,9 @@ def _figures(current: Settings) -> dict[str, Any]:
     import psycopg
 
     from mdslab.llm.freshness import indexed_table_versions, stale_sources
+    from mdslab.workloads.lake import lakehouse
     from mdslab.workloads.lake_metrics import take_snapshot
     from mdslab.workloads.pipeline.runlog import GATE_STEP
-    from mdslab.workloads.pipeline.runner import lakehouse
 
     host = current.api.host
     api = _scrape(f"http://{host}:{current.api.port}/metrics")

@@ -84,7 +84,7 @@ def send_simulated_events(settings: Settings, *, rows: int, seed: int) -> Summar
     from mdslab.workloads.ingestion.events import Topics
     from mdslab.workloads.ingestion.feed import feed_simulation
     from mdslab.workloads.ingestion.sender import KafkaTarget
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.lake import lakehouse
     from mdslab.workloads.simulation_runs import next_run
     from mdslab.workloads.simulator import simulate
 
@@ -111,7 +111,7 @@ def consume_stream(settings: Settings, *, timeout_s: float) -> Summary:
     """Consume the topics into bronze until caught up, exactly once (offsets live in the Delta commits,
     so a retry resumes where the table ends)."""
     from mdslab.workloads.ingestion.consumer import StreamConsumer
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.lake import lakehouse
 
     stop = threading.Event()
     timer = threading.Timer(timeout_s, stop.set)
@@ -172,8 +172,8 @@ def quality_gate(settings: Settings, *, max_quarantine_share: float) -> Summary:
 def score_fraud(settings: Settings) -> Summary:
     """Score gold.fraud_features with the champion fraud model into gold.fraud_scores."""
     from mdslab.ml.score import NoChampionError, score
-    from mdslab.ml.tracking import configure
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.tracking import configure
+    from mdslab.workloads.lake import lakehouse
 
     try:
         result = score(settings, lakehouse(settings), configure(settings))
@@ -189,7 +189,7 @@ def score_fraud(settings: Settings) -> Summary:
 def index_rag(settings: Settings, *, docs: list[str] | None = None) -> Summary:
     """Bring the RAG index up to date with the curated tables (and the given docs folders)."""
     from mdslab.llm.operations import index_lake
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.lake import lakehouse
 
     report = index_lake(settings, lakehouse(settings), docs=[Path(d) for d in docs or []])
     line = (
@@ -204,9 +204,9 @@ def index_rag(settings: Settings, *, docs: list[str] | None = None) -> Summary:
 def train_fraud(settings: Settings) -> Summary:
     """Train the fraud model from gold.fraud_features, register it, promote it if it is better."""
     from mdslab.ml.features import FRAUD
-    from mdslab.ml.tracking import configure
     from mdslab.ml.train import train_from_lake
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.tracking import configure
+    from mdslab.workloads.lake import lakehouse
 
     result = train_from_lake(settings, lakehouse(settings), configure(settings), FRAUD, spark=process_spark(settings))
     return _said(result.as_dict(), f"{result.registered_model} version {result.version}: {result.promotion.message}")
@@ -215,7 +215,7 @@ def train_fraud(settings: Settings) -> Summary:
 def layer_versions(settings: Settings, layer: str) -> dict[str, int | None]:
     """The current version of every lake table the layer's steps read or write (None: missing), plus
     where the lake is: what a layer's result depends on, so the Prefect flows' cache key."""
-    from mdslab.workloads.pipeline.runner import lakehouse
+    from mdslab.workloads.lake import lakehouse
     from mdslab.workloads.pipeline.steps import select_steps
 
     lake = lakehouse(settings)

@@ -2,7 +2,8 @@
 conformed, plus quarantine), gold (marts and features).
 
 Silver columns that come from a contract take their type and description from it, so a contract
-change shows up here without a second hand-written schema.
+change shows up here without a second hand-written schema. The lab's :class:`Lakehouse` over these
+tables is made here too (:func:`lakehouse`), for every floor that reads or writes the lake.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import dataclasses
 import pyarrow as pa
 from pydantic import BaseModel
 
-from mdslab.lakehouse import Layer, TableRegistry, TableSpec
+from mdslab.lakehouse import Lakehouse, Layer, TableRegistry, TableSpec
+from mdslab.settings import Settings
 from mdslab.workloads.contracts import Claim as ClaimContract
 from mdslab.workloads.contracts import ColumnKind, Contract, Customer, FraudLabel, Merchant, Policy, field_rules
 from mdslab.workloads.contracts import Transaction as TransactionContract
@@ -472,3 +474,8 @@ def _governed(spec: TableSpec) -> TableSpec:
 
 def build_registry() -> TableRegistry:
     return TableRegistry([_governed(spec) for spec in (*_bronze(), *_silver(), *_gold())])
+
+
+def lakehouse(settings: Settings) -> Lakehouse:
+    """The lab's lake: a :class:`Lakehouse` over the tables registered here, with the settings' storage."""
+    return Lakehouse.from_settings(settings, build_registry())
