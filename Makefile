@@ -52,10 +52,11 @@ test-fast: setup  ## The edit-test loop: unit tests only, no services, no Spark,
 test-all: setup system-deps  ## Run every test, slow ones included
 	UV=$(UV) $(VENV)/bin/python -m pytest -p no:randomly $(ARGS)
 
-lint: setup  ## ruff, formatting, the import floors (ARCHITECTURE.md's layers) and mypy
+lint: setup  ## ruff, formatting, the import floors (ARCHITECTURE.md's layers), the map of them (docs/architecture.md) and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	PYTHON=$(VENV)/bin/python tools/lint-imports.sh
+	$(VENV)/bin/python tools/architecture.py --check
 	PYTHON=$(VENV)/bin/python tools/typecheck.sh
 
 format: setup  ## Apply ruff's fixes and formatting

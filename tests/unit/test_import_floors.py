@@ -79,3 +79,18 @@ def test_an_import_up_a_floor_fails_the_lint(project: Path, planted_in: str, imp
     assert done.returncode != 0
     assert "0 kept, 1 broken" in done.stdout
     assert says in done.stdout, done.stdout
+
+
+def test_the_map_of_the_floors_is_current() -> None:
+    """docs/architecture.md is written from the contract, the docstrings and the import graph."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "architecture.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    for module in ("mdslab.workloads", "mdslab.ml", "mdslab.llm", "mdslab.lakehouse", "mdslab.cli"):
+        assert f"**`{module}`**" in text
