@@ -5,7 +5,7 @@ Claims come straight from the simulator, not from the lake: the raw claim events
 contract fields, simulated without defects so every event is a valid claim) plus what silver adds to
 them, ``product`` from the policy and ``amount_claimed_usd`` through the pipeline's fixed FX table, which
 gives exactly the rows ``silver.claims`` would hold for ``CLAIM_COLUMNS``. Each becomes a document with
-``mdslab.llm.corpus.claim_document``, the function the platform indexes ``silver.claims`` with.
+``mdslab.llm.lake_documents.claim_document``, the function the platform indexes ``silver.claims`` with.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import numpy as np
 import numpy.typing as npt
 
 from mdslab.llm.chunking import chunk_documents
-from mdslab.llm.corpus import CLAIM_COLUMNS, SourceDocument, claim_document
+from mdslab.llm.corpus import SourceDocument
 from mdslab.llm.embeddings import DIMENSIONS
+from mdslab.llm.lake_documents import CLAIM_COLUMNS, claim_document
 from mdslab.llm.questions import Question, build_questions
 from mdslab.workloads.pipeline.fx import FX_TO_USD
 from mdslab.workloads.simulator import SimulationConfig, simulate

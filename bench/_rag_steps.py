@@ -41,9 +41,10 @@ from mdslab.llm.chain import open_store
 from mdslab.llm.chunking import chunk_documents
 from mdslab.llm.corpus import SourceDocument
 from mdslab.llm.embeddings import MiniLmEmbeddings
+from mdslab.llm.identifiers import find_identifiers
 from mdslab.llm.indexer import index_documents
 from mdslab.llm.questions import Question
-from mdslab.llm.store import PgVectorStore, find_identifiers
+from mdslab.llm.store import PgVectorStore
 from mdslab.settings import Settings
 
 K = 10  # chunks per retrieval search

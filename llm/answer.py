@@ -23,7 +23,7 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from mdslab.errors import ConfigurationError, ServiceUnavailableError
 from mdslab.llm.embeddings import MiniLmEmbeddings
-from mdslab.llm.store import find_identifiers
+from mdslab.llm.identifiers import find_identifiers
 from mdslab.settings import AnswererKind, RagSettings
 
 SENTENCE_END = re.compile(r"(?<!\bSt\.)(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bNo\.)(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")

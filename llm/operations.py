@@ -13,18 +13,12 @@ from openlineage.client.event_v2 import InputDataset
 
 from mdslab.lakehouse import Lakehouse
 from mdslab.llm.chain import RagChain, open_store
-from mdslab.llm.corpus import (
-    CLAIM_COLUMNS,
-    CLAIMS_TABLE,
-    TABLES_SCOPE,
-    SourceDocument,
-    docs_scope,
-    file_documents,
-    table_documents,
-)
+from mdslab.llm.corpus import TABLES_SCOPE, SourceDocument
 from mdslab.llm.embeddings import MiniLmEmbeddings
 from mdslab.llm.evaluation import EvalReport, evaluate, log_to_mlflow
+from mdslab.llm.folder_documents import docs_scope, file_documents
 from mdslab.llm.indexer import IndexReport, index_documents
+from mdslab.llm.lake_documents import CLAIM_COLUMNS, CLAIMS_TABLE, table_documents
 from mdslab.llm.questions import build_questions
 from mdslab.llm.store import CHUNKS_TABLE, IndexMissingError, PgVectorStore
 from mdslab.settings import Settings

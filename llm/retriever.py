@@ -16,7 +16,8 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from mdslab.llm.embeddings import MiniLmEmbeddings
-from mdslab.llm.store import Hit, PgVectorStore, RetrievalFilter, find_identifiers
+from mdslab.llm.identifiers import find_identifiers
+from mdslab.llm.store import Hit, PgVectorStore, RetrievalFilter
 
 
 def retrieve(

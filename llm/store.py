@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import queue
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ from mdslab.llm.chunking import Chunk, content_hash
 from mdslab.llm.embeddings import DIMENSIONS
 from mdslab.settings import PostgresSettings
 
-IDENTIFIER = re.compile(r"\b[A-Za-z]{1,3}-?\d{3,}(?:-\d+)*\b")
 CHUNKS_TABLE = "chunks"  # <schema>.chunks: the index itself (text, sources, embeddings)
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 200  # ef_construction 64 gave recall@10 0.65 at 100k chunks, 200 0.72 (bench/rag.py)
 
@@ -397,11 +395,6 @@ class PgVectorStore:
             return [], np.zeros((0, DIMENSIONS), dtype=np.float32)
         matrix = np.vstack([row[1].to_numpy() for row in rows]).astype(np.float32, copy=False)
         return [row[0] for row in rows], np.ascontiguousarray(matrix)
-
-
-def find_identifiers(question: str) -> list[str]:
-    """Claim, policy, customer and merchant keys, police report and flight numbers named in a question."""
-    return list(dict.fromkeys(match.group(0) for match in IDENTIFIER.finditer(question)))
 
 
 def label_hash(chunk: Chunk) -> str:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from mdslab import database
 from mdslab.lakehouse import Lakehouse, NotPublishedError
-from mdslab.llm.corpus import claim_documents
+from mdslab.llm.lake_documents import claim_documents
 from mdslab.settings import Settings
 from mdslab.workloads import reference
 from mdslab.workloads.batch_drop import drop_batch

@@ -28,11 +28,12 @@ from mdslab.api.server import background_server, serving_app
 from mdslab.lakehouse import Lakehouse
 from mdslab.llm.chain import RagChain, build_chain
 from mdslab.llm.chunking import chunk_documents
-from mdslab.llm.corpus import CLAIM_COLUMNS, CLAIMS_TABLE, claim_document, file_documents, unwrap
 from mdslab.llm.deep_dive import RAG_INPUT_STEPS, run_llm
 from mdslab.llm.embeddings import MiniLmEmbeddings
+from mdslab.llm.folder_documents import file_documents, unwrap
 from mdslab.llm.freshness import indexed_table_versions, stale_sources
 from mdslab.llm.indexer import IndexReport
+from mdslab.llm.lake_documents import CLAIM_COLUMNS, CLAIMS_TABLE, claim_document
 from mdslab.llm.operations import corpus, evaluate_index, index_lake
 from mdslab.llm.questions import build_questions
 from mdslab.llm.store import RetrievalFilter

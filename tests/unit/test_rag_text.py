@@ -10,10 +10,12 @@ from langchain_core.documents import Document
 
 from mdslab.llm.answer import ExtractiveAnswerer, sentences
 from mdslab.llm.chunking import chunk_documents
-from mdslab.llm.corpus import Kind, SourceDocument, file_documents, unwrap
+from mdslab.llm.corpus import Kind, SourceDocument
 from mdslab.llm.embeddings import MiniLmEmbeddings
+from mdslab.llm.folder_documents import file_documents, unwrap
+from mdslab.llm.identifiers import find_identifiers
 from mdslab.llm.indexer import plan_changes
-from mdslab.llm.store import find_identifiers, label_hash
+from mdslab.llm.store import label_hash
 
 GUIDE = """# Operations guide
 
@@ -167,7 +169,7 @@ def test_indexing_stays_inside_the_folder_and_skips_oversized_files(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Was: links were followed anywhere on the machine and files of any size were read."""
-    from mdslab.llm.corpus import MAX_DOCUMENT_BYTES
+    from mdslab.llm.folder_documents import MAX_DOCUMENT_BYTES
 
     outside = tmp_path / "private"
     outside.mkdir()
