@@ -2,7 +2,7 @@
 
 Each step reads its inputs at the pinned snapshot versions with delta-rs, runs the same
 :class:`~mdslab.workloads.pipeline.plan.SqlPlan` (DuckDB dialect) in-process, and hands Arrow tables
-to :func:`~mdslab.workloads.pipeline.framework.run_step`, which writes them through the same
+to :func:`~mdslab.workloads.pipeline.step_runtime.run_step`, which writes them through the same
 Lakehouse path (schema conformance, Delta commit with the step's stamp) as the Spark outputs.
 """
 
@@ -16,7 +16,7 @@ import pyarrow as pa
 from mdslab.lakehouse import Lakehouse
 from mdslab.workloads.pipeline.dialect import DUCKDB
 from mdslab.workloads.pipeline.engines import run_duckdb
-from mdslab.workloads.pipeline.framework import PipelineContext, Step, StepOutput, Versions
+from mdslab.workloads.pipeline.step_runtime import PipelineContext, Step, StepOutput, Versions
 from mdslab.workloads.pipeline.steps import PLANS, STEPS
 
 # The five steps the figures in bench/README.md were measured on (gold_claims_features came later).

@@ -19,10 +19,10 @@ from rich.table import Table
 
 from mdslab import database, objectstore
 from mdslab.settings import LakeSettings, Settings
-from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.file_drop_feed import drop_batch
 from mdslab.workloads.lake import lakehouse
-from mdslab.workloads.pipeline.framework import SparkProvider
 from mdslab.workloads.pipeline.runner import PipelineReport, run_pipeline
+from mdslab.workloads.pipeline.step_runtime import SparkProvider
 from mdslab.workloads.simulation_runs import next_run
 from mdslab.workloads.simulator import simulate
 

@@ -119,7 +119,7 @@ def run_platform(
     from _duck_steps import pinned
 
     from mdslab.ml.features import load_frame
-    from mdslab.workloads.pipeline.framework import PipelineContext, run_step
+    from mdslab.workloads.pipeline.step_runtime import PipelineContext, run_step
     from mdslab.workloads.pipeline.steps import STEPS
 
     lake = open_lake(size.settings)

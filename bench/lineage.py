@@ -225,8 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     from mdslab.workloads.bootstrap import ensure_platform
-    from mdslab.workloads.pipeline.framework import SparkProvider
     from mdslab.workloads.pipeline.runner import run_pipeline
+    from mdslab.workloads.pipeline.step_runtime import SparkProvider
 
     started_at = datetime.now(UTC)
     report: dict[str, Any] = {

@@ -34,12 +34,12 @@ from rich.table import Table
 from mdslab import database, objectstore
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import LakeSettings, Settings, load_settings
-from mdslab.workloads.batch_drop import batch_id_for, drop_batch
+from mdslab.workloads.file_drop_feed import batch_id_for, drop_batch
 from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.pipeline.dialect import DUCKDB
 from mdslab.workloads.pipeline.engines import run_duckdb
-from mdslab.workloads.pipeline.framework import PipelineContext, SparkProvider, StepResult, run_step
 from mdslab.workloads.pipeline.reference_step import REFERENCE_STEPS
+from mdslab.workloads.pipeline.step_runtime import PipelineContext, SparkProvider, StepResult, run_step
 from mdslab.workloads.pipeline.steps import PLANS, STEPS
 from mdslab.workloads.simulator import SimulationConfig, simulate
 
@@ -98,7 +98,7 @@ def land(size: SizeLake) -> None:
     then snapshot the reference data and pin every bronze version both engines will read."""
     lake = size.lake("spark")
     config = SimulationConfig(transactions=size.rows, seed=size.seed)
-    batch = f"landing:{batch_id_for(config)}"  # the app id landing commits with (workloads.landing)
+    batch = f"landing:{batch_id_for(config)}"  # the app id landing commits with (workloads.bronze_landing)
     if any(lake.transaction_version(table, batch) is None for table in BRONZE_EVENT_TABLES):
         data = simulate(config)
         drop_batch(size.spark, lake, data)

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         return baseline_worker(args.baseline_worker)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     from mdslab.workloads.bootstrap import ensure_platform
-    from mdslab.workloads.pipeline.framework import SparkProvider
+    from mdslab.workloads.pipeline.step_runtime import SparkProvider
 
     settings = load_settings()
     started_at = datetime.now(UTC)

@@ -18,10 +18,10 @@ from mdslab.ml.serving import ChampionCache
 from mdslab.ml.train import TrainResult, train
 from mdslab.settings import Settings
 from mdslab.tracking import configure, tracking_uri
-from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.file_drop_feed import drop_batch
 from mdslab.workloads.lake import lakehouse
-from mdslab.workloads.pipeline.framework import SparkProvider
 from mdslab.workloads.pipeline.runner import run_pipeline
+from mdslab.workloads.pipeline.step_runtime import SparkProvider
 from mdslab.workloads.simulation_runs import next_run
 from mdslab.workloads.simulator import simulate
 

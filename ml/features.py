@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from mdslab.errors import MdslabError
 from mdslab.lakehouse import Lakehouse
-from mdslab.workloads.pipeline.framework import SparkProvider
+from mdslab.workloads.pipeline.step_runtime import SparkProvider
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from mdslab.tracking import experiment_id, registered_name, tracking_uri
 from mdslab.workloads.lake import build_registry
 from mdslab.workloads.lineage import naming
 from mdslab.workloads.lineage.job_runs import delta_input, other_output, reported_run
-from mdslab.workloads.pipeline.framework import SparkProvider
+from mdslab.workloads.pipeline.step_runtime import SparkProvider
 
 
 @dataclass(frozen=True)

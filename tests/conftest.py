@@ -150,7 +150,7 @@ def streaming(isolated: Callable[[], Settings]) -> Settings:
 @pytest.fixture(scope="session")
 def spark_provider(services: Settings) -> Iterator[Any]:
     """The run's one Spark session (RayDP on a local Ray), started on first use."""
-    from mdslab.workloads.pipeline.framework import SparkProvider
+    from mdslab.workloads.pipeline.step_runtime import SparkProvider
 
     provider = SparkProvider(services)
     try:

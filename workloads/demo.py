@@ -17,11 +17,11 @@ import pyarrow.compute as pc
 from mdslab.lakehouse import Lakehouse, TableInfo
 from mdslab.settings import Settings
 from mdslab.workloads.ingestion.consumer import StreamConsumer, StreamReport
-from mdslab.workloads.ingestion.feed import FeedReport, feed_simulation
 from mdslab.workloads.ingestion.sender import SendReport, Target
+from mdslab.workloads.ingestion.stream_feed import FeedReport, feed_simulation
 from mdslab.workloads.lake import lakehouse
-from mdslab.workloads.pipeline.framework import SparkProvider
 from mdslab.workloads.pipeline.runner import PipelineReport, builds_in_full, run_pipeline
+from mdslab.workloads.pipeline.step_runtime import SparkProvider
 from mdslab.workloads.pipeline.warm_up import warm_up_spark
 from mdslab.workloads.simulation_runs import next_run
 from mdslab.workloads.simulator import simulate

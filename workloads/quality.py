@@ -21,7 +21,7 @@ from mdslab.errors import MdslabError
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import PostgresSettings
 from mdslab.workloads.pipeline import runlog
-from mdslab.workloads.pipeline.framework import step_stamp
+from mdslab.workloads.pipeline.step_runtime import step_stamp
 from mdslab.workloads.pipeline.steps import STEPS
 
 GOLD_TABLES = tuple(name for step in STEPS if step.layer == "gold" for name in step.outputs)

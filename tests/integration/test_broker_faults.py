@@ -148,8 +148,8 @@ def test_feeding_with_the_broker_down_stops_says_the_counts_and_lands_no_label_f
     services: Settings,
 ) -> None:
     from mdslab.workloads.ingestion.events import Topics
-    from mdslab.workloads.ingestion.feed import DeliveryError, already_fed, feed_simulation
     from mdslab.workloads.ingestion.sender import MAX_CONSECUTIVE_FAILURES, KafkaTarget
+    from mdslab.workloads.ingestion.stream_feed import DeliveryError, already_fed, feed_simulation
     from mdslab.workloads.lake import lakehouse
     from mdslab.workloads.simulation_runs import next_run
     from mdslab.workloads.simulator import simulate

@@ -20,10 +20,10 @@ from mdslab.lakehouse import Lakehouse, NotPublishedError
 from mdslab.llm.lake_documents import claim_documents
 from mdslab.settings import Settings
 from mdslab.workloads import reference
-from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.bronze_landing import land_events
 from mdslab.workloads.contracts import Transaction
+from mdslab.workloads.file_drop_feed import drop_batch
 from mdslab.workloads.lake import lakehouse
-from mdslab.workloads.landing import land_events
 from mdslab.workloads.pipeline.runner import run_pipeline
 from mdslab.workloads.quality import GOLD_TABLES, QUARANTINES, rejections
 from mdslab.workloads.simulation_runs import UnknownRunError, next_run, recorded_runs, replay

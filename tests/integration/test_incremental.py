@@ -25,10 +25,10 @@ import pytest
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
 from mdslab.workloads import reference
-from mdslab.workloads.batch_drop import batch_id_for
+from mdslab.workloads.bronze_landing import land_events, land_labels
 from mdslab.workloads.contracts import Claim, Transaction
+from mdslab.workloads.file_drop_feed import batch_id_for
 from mdslab.workloads.lake import lakehouse
-from mdslab.workloads.landing import land_events, land_labels
 from mdslab.workloads.pipeline.runner import PipelineReport, run_pipeline
 from mdslab.workloads.pipeline.steps import STEPS
 from mdslab.workloads.simulation_runs import next_run

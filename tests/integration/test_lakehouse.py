@@ -11,7 +11,7 @@ import pytest
 
 from mdslab.lakehouse import Lakehouse, Layer, SchemaMismatchError, TableMissingError, TableRegistry, TableSpec
 from mdslab.settings import Settings
-from mdslab.workloads.landing import land_events
+from mdslab.workloads.bronze_landing import land_events
 
 pytestmark = pytest.mark.integration
 

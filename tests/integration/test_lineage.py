@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from mdslab.cli.main import app
 from mdslab.lakehouse import TableMissingError
 from mdslab.settings import Settings
-from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.file_drop_feed import drop_batch
 from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.lineage import naming
 from mdslab.workloads.lineage.events import RunRef

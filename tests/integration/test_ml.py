@@ -15,7 +15,7 @@ from mdslab.ml.registry import CHAMPION, champion_version, promote_if_better
 from mdslab.ml.train import TrainResult, train
 from mdslab.settings import Settings
 from mdslab.tracking import configure
-from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.file_drop_feed import drop_batch
 from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.lineage.store import read_events
 from mdslab.workloads.pipeline.runner import run_pipeline

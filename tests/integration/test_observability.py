@@ -42,8 +42,8 @@ from mdslab.telemetry import prometheus_config, register_process_metrics
 from mdslab.tracking import configure
 from mdslab.workloads.ingestion.consumer import StreamConsumer, StreamMetrics
 from mdslab.workloads.ingestion.events import TRANSACTIONS, Topics
-from mdslab.workloads.ingestion.feed import feed_simulation
 from mdslab.workloads.ingestion.sender import ApiTarget
+from mdslab.workloads.ingestion.stream_feed import feed_simulation
 from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.lake_metrics import LakeCollector
 from mdslab.workloads.pipeline.runlog import latest_runs

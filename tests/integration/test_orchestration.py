@@ -29,8 +29,8 @@ from mdslab.orchestration.airflow import DAG_ID, latest_run
 from mdslab.settings import Settings
 from mdslab.workloads.ingestion.consumer import StreamConsumer
 from mdslab.workloads.ingestion.events import Topics
-from mdslab.workloads.ingestion.feed import feed_simulation
 from mdslab.workloads.ingestion.sender import KafkaTarget
+from mdslab.workloads.ingestion.stream_feed import feed_simulation
 from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.lineage.store import read_events
 from mdslab.workloads.pipeline.runner import run_pipeline

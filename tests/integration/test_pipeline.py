@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
-from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.file_drop_feed import drop_batch
 from mdslab.workloads.lake import build_registry, lakehouse
 from mdslab.workloads.lineage.store import read_events
 from mdslab.workloads.pipeline.dialect import DUCKDB

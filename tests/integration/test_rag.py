@@ -39,7 +39,7 @@ from mdslab.llm.questions import build_questions
 from mdslab.llm.store import RetrievalFilter
 from mdslab.settings import Settings
 from mdslab.tracking import configure
-from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.file_drop_feed import drop_batch
 from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.lineage import naming
 from mdslab.workloads.lineage.store import read_events

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from mdslab.settings import Settings
-from mdslab.workloads.batch_drop import drop_batch
+from mdslab.workloads.file_drop_feed import drop_batch
 from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.pipeline.runner import run_pipeline
 from mdslab.workloads.pipeline.steps import STEPS

@@ -20,7 +20,7 @@ from mdslab.cli.services import _print_reports
 from mdslab.lakehouse.tables import TableInfo
 from mdslab.services.embedded import ServiceReport
 from mdslab.workloads.lake import build_registry
-from mdslab.workloads.pipeline.framework import StepResult
+from mdslab.workloads.pipeline.step_runtime import StepResult
 
 
 def _infos() -> list[TableInfo]:

@@ -11,7 +11,7 @@ import pytest
 
 from mdslab.settings import Settings
 from mdslab.workloads.lake import build_registry
-from mdslab.workloads.pipeline.framework import SparkProvider
+from mdslab.workloads.pipeline.step_runtime import SparkProvider
 from mdslab.workloads.pipeline.warm_up import placeholder_row
 
 

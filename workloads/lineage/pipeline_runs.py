@@ -39,7 +39,7 @@ from mdslab.workloads.lineage.events import (
 from mdslab.workloads.lineage.graph import pipeline_lineage
 from mdslab.workloads.lineage.job_runs import output_statistics
 from mdslab.workloads.pipeline.dialect import DUCKDB, SPARK
-from mdslab.workloads.pipeline.framework import Step, StepResult, Versions
+from mdslab.workloads.pipeline.step_runtime import Step, StepResult, Versions
 from mdslab.workloads.pipeline.steps import PLANS
 from mdslab.workloads.quality import QualityReport
 

@@ -44,15 +44,15 @@ import pyarrow.compute as pc
 
 from mdslab.workloads.pipeline.dialect import DUCKDB, Dialect
 from mdslab.workloads.pipeline.engines import run_duckdb
-from mdslab.workloads.pipeline.framework import (
+from mdslab.workloads.pipeline.plan import SqlPlan
+from mdslab.workloads.pipeline.silver_sql import CONFORMANCE_CODES
+from mdslab.workloads.pipeline.step_runtime import (
     FullBuildNeededError,
     Incremental,
     PipelineContext,
     StepOutput,
     Versions,
 )
-from mdslab.workloads.pipeline.plan import SqlPlan
-from mdslab.workloads.pipeline.silver_sql import CONFORMANCE_CODES
 
 SilverPlanFactory = Callable[..., SqlPlan]
 Scope = Callable[[PipelineContext, Versions, Versions], pc.Expression]

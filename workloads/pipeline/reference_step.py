@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from mdslab.workloads import reference
-from mdslab.workloads.pipeline.framework import PipelineContext, Step, StepOutput, Versions, WriteMode
+from mdslab.workloads.pipeline.step_runtime import PipelineContext, Step, StepOutput, Versions, WriteMode
 
 
 def _snapshot(ctx: PipelineContext, table: reference.ReferenceTable) -> pa.Table:

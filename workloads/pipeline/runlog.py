@@ -17,7 +17,7 @@ import psycopg
 
 from mdslab import database
 from mdslab.settings import PostgresSettings
-from mdslab.workloads.pipeline.framework import StepResult
+from mdslab.workloads.pipeline.step_runtime import StepResult
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from mdslab.workloads.lineage.delivery import lineage_emitter
 from mdslab.workloads.lineage.events import JobRun, RunRef
 from mdslab.workloads.lineage.pipeline_runs import GATE_JOB, PipelineLineage, emit_gate
 from mdslab.workloads.pipeline import runlog
-from mdslab.workloads.pipeline.framework import PipelineContext, SparkProvider, Step, StepResult, run_step
+from mdslab.workloads.pipeline.step_runtime import PipelineContext, SparkProvider, Step, StepResult, run_step
 from mdslab.workloads.pipeline.steps import STEPS, select_steps
 from mdslab.workloads.quality import QualityReport, audit
 

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from mdslab.errors import MdslabError
 from mdslab.workloads.pipeline.dialect import SPARK, Dialect
 from mdslab.workloads.pipeline.engines import run_spark
-from mdslab.workloads.pipeline.framework import Incremental, PipelineContext, Step, StepOutput, Versions
 from mdslab.workloads.pipeline.gold_sql import (
     FRAUD_INPUT_COLUMNS,
     FRAUD_LOOK_BACK_US,
@@ -28,6 +27,7 @@ from mdslab.workloads.pipeline.incremental import (
 from mdslab.workloads.pipeline.plan import SqlPlan
 from mdslab.workloads.pipeline.reference_step import REFERENCE_STEPS
 from mdslab.workloads.pipeline.silver_sql import silver_claims_plan, silver_transactions_plan
+from mdslab.workloads.pipeline.step_runtime import Incremental, PipelineContext, Step, StepOutput, Versions
 
 PlanFactory = Callable[[Dialect], SqlPlan]
 

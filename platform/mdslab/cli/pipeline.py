@@ -102,8 +102,8 @@ def run(
 
 def _watch(current: Settings, steps: list[str] | None, full_refresh: bool, share: float, interval: float) -> None:
     """One Spark session for the whole watch (started only when a full build needs it)."""
-    from mdslab.workloads.pipeline.framework import SparkProvider
     from mdslab.workloads.pipeline.runner import run_pipeline
+    from mdslab.workloads.pipeline.step_runtime import SparkProvider
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -266,7 +266,7 @@ def simulate(
 
 
 def _land(current: Settings, lake: Lakehouse, data: SimulatedData) -> None:
-    from mdslab.workloads.batch_drop import drop_batch
+    from mdslab.workloads.file_drop_feed import drop_batch
 
     with console.status("landing"):
         report = drop_batch(current, lake, data)
@@ -289,8 +289,8 @@ def _send(
 ) -> None:
     from mdslab.eventbus import EventPublisher
     from mdslab.workloads.ingestion.events import Topics
-    from mdslab.workloads.ingestion.feed import feed_simulation
     from mdslab.workloads.ingestion.sender import ApiTarget, KafkaTarget, SendReport, Target
+    from mdslab.workloads.ingestion.stream_feed import feed_simulation
 
     sender: Target
     if target is SimulateTarget.API:

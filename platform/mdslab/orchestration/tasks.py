@@ -18,7 +18,7 @@ from mdslab.errors import MdslabError
 from mdslab.settings import Settings
 
 if TYPE_CHECKING:
-    from mdslab.workloads.pipeline.framework import SparkProvider
+    from mdslab.workloads.pipeline.step_runtime import SparkProvider
 
 log = logging.getLogger("mdslab.orchestration")
 
@@ -47,7 +47,7 @@ def process_spark(settings: Settings) -> SparkProvider:
     then share one session instead of starting three (~30 s each on 2 cores). A worker that runs one task
     per process (Airflow's executors) starts one, as before. The session lives in a thread of its own, so
     that Ray's processes, tied to the thread that started them, outlive the task thread that asked."""
-    from mdslab.workloads.pipeline.framework import SparkProvider
+    from mdslab.workloads.pipeline.step_runtime import SparkProvider
 
     key = settings.compute.model_dump_json()
     with _spark_lock:
@@ -82,8 +82,8 @@ def send_simulated_events(settings: Settings, *, rows: int, seed: int) -> Summar
     new ones continue the simulated world in its next time window."""
     from mdslab.eventbus import EventPublisher
     from mdslab.workloads.ingestion.events import Topics
-    from mdslab.workloads.ingestion.feed import feed_simulation
     from mdslab.workloads.ingestion.sender import KafkaTarget
+    from mdslab.workloads.ingestion.stream_feed import feed_simulation
     from mdslab.workloads.lake import lakehouse
     from mdslab.workloads.simulation_runs import next_run
     from mdslab.workloads.simulator import simulate

@@ -14,9 +14,9 @@ from mdslab.errors import ServiceUnavailableError
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
 from mdslab.workloads import reference
-from mdslab.workloads.batch_drop import batch_id_for
+from mdslab.workloads.bronze_landing import LandingResult, land_labels
+from mdslab.workloads.file_drop_feed import batch_id_for
 from mdslab.workloads.ingestion.sender import SendReport, Target, send_events
-from mdslab.workloads.landing import LandingResult, land_labels
 from mdslab.workloads.simulator import SimulatedData
 
 LABELS_TABLE = "bronze.fraud_labels"

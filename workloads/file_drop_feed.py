@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
 from mdslab.workloads import reference
+from mdslab.workloads.bronze_landing import LandingResult, land_events, land_labels
 from mdslab.workloads.contracts import Claim, Transaction
-from mdslab.workloads.landing import LandingResult, land_events, land_labels
 from mdslab.workloads.simulator import SimulatedData, SimulationConfig
 
 
