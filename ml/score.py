@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from mdslab.errors import MdslabError
 from mdslab.lakehouse import Lakehouse
 from mdslab.ml.features import FRAUD, ModelSpec
-from mdslab.ml.registry import champion_version
+from mdslab.ml.model_registry import champion_version
 from mdslab.settings import Settings
 from mdslab.tracking import registered_name, tracking_uri
 from mdslab.workloads.lineage import naming

@@ -22,7 +22,7 @@ from sklearn.metrics import average_precision_score
 from mdslab.lakehouse import Lakehouse
 from mdslab.ml import evaluate, models
 from mdslab.ml.features import ModelSpec, TrainingFrame, check_trainable, load_frame
-from mdslab.ml.registry import PRIMARY_METRIC, Promotion, promote_if_better, register
+from mdslab.ml.model_registry import PRIMARY_METRIC, Promotion, promote_if_better, register
 from mdslab.settings import Settings
 from mdslab.tracking import experiment_id, registered_name, tracking_uri
 from mdslab.workloads.lake import build_registry

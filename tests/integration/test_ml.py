@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 
 from mdslab.lakehouse import Lakehouse
 from mdslab.ml.features import FRAUD, TrainingFrame, load_frame
-from mdslab.ml.registry import CHAMPION, champion_version, promote_if_better
+from mdslab.ml.model_registry import CHAMPION, champion_version, promote_if_better
 from mdslab.ml.train import TrainResult, train
 from mdslab.settings import Settings
 from mdslab.tracking import configure

@@ -11,7 +11,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 
-from mdslab.ml.registry import RegistryUnavailableError, champion_version, promote_if_better
+from mdslab.ml.model_registry import RegistryUnavailableError, champion_version, promote_if_better
 
 
 class Registry:
