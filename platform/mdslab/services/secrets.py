@@ -9,15 +9,17 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 from mdslab.services.private import private_dir, write_private
 from mdslab.settings import ENV_PREFIX, Settings
 
 
 def read_env_file(path: Path) -> dict[str, str]:
+    """The file's variables, parsed as the settings loader parses it (python-dotenv); {} if absent."""
     if not path.exists():
         return {}
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
-    return {key.strip(): value.strip() for key, value in pairs}
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
 
 
 def ensure_secrets(settings: Settings) -> bool:

@@ -7,6 +7,7 @@ the processes it started. We write its config, start it, and talk to it over XML
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 import time
@@ -89,9 +90,8 @@ def render_config(layout: EmbeddedLayout, programs: list[ProgramSpec]) -> str:
 
 
 def _quote_arg(arg: str) -> str:
-    if arg and all(c.isalnum() or c in "-_./=:,@+" for c in arg):
-        return arg.replace("%", "%%")
-    return "'" + arg.replace("'", "'\"'\"'").replace("%", "%%") + "'"
+    """One argument of ``command=``: supervisord splits it as a POSIX shell would, then expands ``%(...)s``."""
+    return shlex.quote(arg).replace("%", "%%")
 
 
 class Supervisor:
