@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
@@ -11,21 +12,40 @@ import matplotlib.pyplot as plt
 import numpy as np
 import numpy.typing as npt
 from matplotlib.figure import Figure
+from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, brier_score_loss, precision_recall_curve, roc_auc_score
 
 Scores = npt.NDArray[np.float64]
 
 
-def expected_calibration_error(y: npt.NDArray[np.bool_], scores: Scores, bins: int = 10) -> float:
-    """Mean |observed rate - mean score| over equal-width score bins, weighted by bin size."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    index = np.clip(np.digitize(scores, edges[1:-1]), 0, bins - 1)
-    error = 0.0
-    for b in range(bins):
-        members = index == b
-        if members.any():
-            error += members.mean() * abs(float(y[members].mean()) - float(scores[members].mean()))
-    return error
+CALIBRATION_BINS = 10  # score deciles: equal-mass bins, so a rare positive class still gets ten points
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Observed positive rate against mean score, per non-empty score bin, with the rows in each."""
+
+    observed: Scores
+    predicted: Scores
+    rows: npt.NDArray[np.int64]
+
+    @property
+    def error(self) -> float:
+        """Expected calibration error: mean |observed - predicted| over the bins, weighted by rows."""
+        return float(np.sum(self.rows * np.abs(self.observed - self.predicted)) / np.sum(self.rows))
+
+
+def calibration(y: npt.NDArray[np.bool_], scores: Scores, bins: int = CALIBRATION_BINS) -> Calibration:
+    """scikit-learn's calibration curve over score deciles; the ECE and the plot read the same bins.
+    The rows per bin come from the edges ``calibration_curve`` uses (``strategy="quantile"``)."""
+    observed, predicted = calibration_curve(y, scores, n_bins=bins, strategy="quantile")
+    edges = np.percentile(scores, np.linspace(0, 100, bins + 1))
+    rows = np.bincount(np.searchsorted(edges[1:-1], scores), minlength=bins)
+    return Calibration(observed, predicted, rows[rows > 0])
+
+
+def expected_calibration_error(y: npt.NDArray[np.bool_], scores: Scores, bins: int = CALIBRATION_BINS) -> float:
+    return calibration(y, scores, bins).error
 
 
 def binary_metrics(y: npt.NDArray[np.bool_], scores: Scores) -> dict[str, float]:
@@ -52,14 +72,12 @@ def pr_curve_figure(y: npt.NDArray[np.bool_], curves: dict[str, Scores]) -> Figu
     return figure
 
 
-def calibration_figure(y: npt.NDArray[np.bool_], curves: dict[str, Scores], bins: int = 10) -> Figure:
+def calibration_figure(y: npt.NDArray[np.bool_], curves: dict[str, Scores], bins: int = CALIBRATION_BINS) -> Figure:
     figure, axes = plt.subplots(figsize=(5, 4.5))
     axes.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect")
     for name, scores in curves.items():
-        edges = np.quantile(scores, np.linspace(0, 1, bins + 1))
-        index = np.clip(np.searchsorted(edges[1:-1], scores, side="right"), 0, bins - 1)
-        means = [(scores[index == b].mean(), y[index == b].mean()) for b in range(bins) if (index == b).any()]
-        axes.plot(*zip(*means, strict=True), marker="o", label=name)
+        curve = calibration(y, scores, bins)
+        axes.plot(curve.predicted, curve.observed, marker="o", label=f"{name} (ECE {curve.error:.4f})")
     axes.set(xlabel="mean predicted probability", ylabel="observed fraud rate", title="Calibration (score deciles)")
     axes.legend(loc="upper left")
     figure.tight_layout()
