@@ -74,11 +74,14 @@ def pr_curve_figure(y: npt.NDArray[np.bool_], curves: dict[str, Scores]) -> Figu
 
 def calibration_figure(y: npt.NDArray[np.bool_], curves: dict[str, Scores], bins: int = CALIBRATION_BINS) -> Figure:
     figure, axes = plt.subplots(figsize=(5, 4.5))
-    axes.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect")
-    for name, scores in curves.items():
-        curve = calibration(y, scores, bins)
+    points = {name: calibration(y, scores, bins) for name, scores in curves.items()}
+    # zoomed to the points: with a rare positive class they all sit near the origin of a 0-1 square
+    top = max([0.01, *(max(c.predicted.max(), c.observed.max()) for c in points.values())]) * 1.08
+    axes.plot([0, top], [0, top], color="grey", linestyle=":", label="perfect")
+    for name, curve in points.items():
         axes.plot(curve.predicted, curve.observed, marker="o", label=f"{name} (ECE {curve.error:.4f})")
-    axes.set(xlabel="mean predicted probability", ylabel="observed fraud rate", title="Calibration (score deciles)")
+    axes.set(xlabel="mean predicted probability", ylabel="observed fraud rate", title="Calibration (score deciles)",
+             xlim=(0, top), ylim=(0, top))  # fmt: skip
     axes.legend(loc="upper left")
     figure.tight_layout()
     return figure
