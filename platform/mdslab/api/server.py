@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from mdslab.errors import MdslabError
+from mdslab.polling import wait_until
 from mdslab.services.ports import require_free_port
 from mdslab.settings import Settings
 
@@ -46,12 +46,10 @@ def background_server(
     server = uvicorn.Server(uvicorn_config(app, host, port))
     thread = threading.Thread(target=server.run, name="mdslab-api", daemon=True)
     thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise MdslabError(f"the API did not start on {host}:{port}")
-        time.sleep(0.05)
+    wait_until(lambda: server.started or not thread.is_alive(), timeout_s=timeout_s, interval_s=0.05)
+    if not server.started:  # the thread died, or the deadline passed
+        server.should_exit = True
+        raise MdslabError(f"the API did not start on {host}:{port}")
     bound = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"http://{host}:{bound}"

@@ -21,6 +21,8 @@ from types import FrameType
 
 import psutil
 
+from mdslab.polling import wait_until
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -52,8 +54,7 @@ def stop_group(process: subprocess.Popen[bytes], *, grace_s: float) -> int:
         os.killpg(process.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(grace_s)
-    while _group_alive(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: not _group_alive(process.pid), timeout_s=deadline - time.monotonic(), interval_s=0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)  # workers that outlived their parent's exit
     process.wait()

@@ -21,6 +21,7 @@ from rich.table import Table
 from mdslab.cli.context import console, one_line_errors, settings
 from mdslab.errors import MdslabError, ServiceUnavailableError
 from mdslab.orchestration.airflow import DAG_ID
+from mdslab.polling import wait_until
 from mdslab.services.ports import require_free_port
 
 airflow_app = typer.Typer(
@@ -110,15 +111,17 @@ AIRFLOW_STOP_GRACE_S = 20.0
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float, stopping: list[int]) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not stopping:
+
+    def answered_or_stopping() -> bool:
+        if stopping:
+            return True
         if process.poll() is not None:
             raise ServiceUnavailableError(f"airflow standalone exited with {process.returncode} while starting")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(1)
-    if not stopping:
+            return httpx.get(url, timeout=2).status_code == 200
+        return False
+
+    if not wait_until(answered_or_stopping, timeout_s=timeout_s, interval_s=1.0):
         raise ServiceUnavailableError(f"Airflow did not answer on {url} within {timeout_s:.0f} s")
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from mdslab import database, objectstore
 from mdslab.errors import ConfigurationError, ServiceUnavailableError
+from mdslab.polling import wait_until
 from mdslab.services import health
 from mdslab.services.layout import EmbeddedLayout
 from mdslab.services.ports import require_free_port
@@ -92,23 +92,27 @@ def _check_ports_free(settings: Settings, layout: EmbeddedLayout) -> None:
 def _wait_healthy(
     supervisor: Supervisor, name: str, probe: Callable[[], health.Health], timeout_s: float
 ) -> health.Health:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = probe()
-        if result.ok:
-            return result
+    results: list[health.Health] = []
+
+    def answered() -> bool:
+        results.append(probe())
+        if results[-1].ok:
+            return True
         info = supervisor.info(name)
         if info.state not in ("RUNNING", "STARTING"):
             raise ServiceUnavailableError(
                 f"{name} exited ({info.state}) before answering; last log line: "
                 f"{supervisor.log_tail(name) or '(empty)'} [{info.log_file}]"
             )
-        if time.monotonic() > deadline:
-            raise ServiceUnavailableError(
-                f"{name} did not answer at {result.endpoint} within {timeout_s:.0f}s ({result.detail}); "
-                f"see {info.log_file}"
-            )
-        time.sleep(0.25)
+        return False
+
+    if not wait_until(answered, timeout_s=timeout_s, interval_s=0.25):
+        last = results[-1]
+        raise ServiceUnavailableError(
+            f"{name} did not answer at {last.endpoint} within {timeout_s:.0f}s ({last.detail}); "
+            f"see {supervisor.info(name).log_file}"
+        )
+    return results[-1]
 
 
 def up(settings: Settings, *, on_step: Step = lambda _msg: None) -> list[ServiceReport]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-import time
 import xmlrpc.client
 from dataclasses import dataclass
 from typing import Any, cast
@@ -18,6 +17,7 @@ from typing import Any, cast
 from supervisor.xmlrpc import SupervisorTransport
 
 from mdslab.errors import ServiceUnavailableError
+from mdslab.polling import wait_until
 from mdslab.services.layout import EmbeddedLayout
 from mdslab.services.private import write_private
 from mdslab.services.programs import ProgramSpec
@@ -120,13 +120,10 @@ class Supervisor:
             capture_output=True,
             text=True,
         )
-        deadline = time.monotonic() + timeout_s
-        while not self.is_running():
-            if time.monotonic() > deadline:
-                raise ServiceUnavailableError(
-                    f"supervisord did not come up in {timeout_s:.0f}s: see {self.layout.log_dir / 'supervisord.log'}"
-                )
-            time.sleep(0.1)
+        if not wait_until(self.is_running, timeout_s=timeout_s, interval_s=0.1):
+            raise ServiceUnavailableError(
+                f"supervisord did not come up in {timeout_s:.0f}s: see {self.layout.log_dir / 'supervisord.log'}"
+            )
 
     def start(self, name: str) -> None:
         info = self.info(name)
@@ -161,6 +158,4 @@ class Supervisor:
         proxy = self._proxy()
         proxy.supervisor.stopAllProcesses(True)
         proxy.supervisor.shutdown()
-        deadline = time.monotonic() + timeout_s
-        while self.layout.supervisor_pidfile.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: not self.layout.supervisor_pidfile.exists(), timeout_s=timeout_s, interval_s=0.1)
