@@ -10,7 +10,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +84,7 @@ OutgoingMessage = tuple[bytes | None, bytes]  # (key, value)
 # Errors after which an idempotent producer never publishes again: its producer id or epoch is no longer
 # the broker's (a broker killed under in-flight batches comes back with newer producer state, and answers
 # PRODUCER_FENCED to every later batch; seen with Tansu), or librdkafka declared the instance fatal.
+QUEUE_FULL_WAIT_S = 0.01  # how long a publish waits for the broker to drain a full local queue before retrying
 _PRODUCER_STATE_ERRORS = frozenset(
     {
         KafkaError.PRODUCER_FENCED,
@@ -206,10 +207,19 @@ class EventPublisher:
                 ) from None
         return len(messages)
 
-    def _queue_full(self) -> BrokerUnavailableError:
-        return BrokerUnavailableError(
-            f"Kafka at {self._bootstrap} is not taking messages (local queue full); retry later"
-        )
+    def _queue_all(
+        self, topic: str, messages: Sequence[OutgoingMessage], headers: Headers, acks: _Acks
+    ) -> Iterator[None]:
+        """Queue every message, yielding each time librdkafka's local queue is full (the caller waits,
+        its own way, for the broker to drain it); refused once that lasts ``delivery_timeout_s``. The one
+        produce path of :meth:`publish` and :meth:`publish_blocking`."""
+        deadline, queued = time.monotonic() + self.delivery_timeout_s, 0
+        while (queued := self._produce_from(queued, topic, messages, headers, acks)) < len(messages):
+            if time.monotonic() > deadline:
+                raise BrokerUnavailableError(
+                    f"Kafka at {self._bootstrap} is not taking messages (local queue full); retry later"
+                )
+            yield
 
     def _raise_for(self, acks: _Acks, topic: str) -> None:
         if acks.error is not None:
@@ -234,11 +244,8 @@ class EventPublisher:
             loop.call_soon_threadsafe(settle)
 
         acks = _Acks(len(messages), done)
-        deadline, queued = time.monotonic() + self.delivery_timeout_s, 0
-        while (queued := self._produce_from(queued, topic, messages, headers, acks)) < len(messages):
-            if time.monotonic() > deadline:
-                raise self._queue_full()
-            await asyncio.sleep(0.01)  # the local queue is full: let the broker drain it, other requests go on
+        for _full in self._queue_all(topic, messages, headers, acks):
+            await asyncio.sleep(QUEUE_FULL_WAIT_S)  # let the broker drain the local queue; other requests go on
         try:
             await asyncio.wait_for(asyncio.shield(finished), timeout=self.delivery_timeout_s + 5)
         except TimeoutError:
@@ -253,11 +260,8 @@ class EventPublisher:
             return
         finished = threading.Event()
         acks = _Acks(len(messages), finished.set)
-        deadline, queued = time.monotonic() + self.delivery_timeout_s, 0
-        while (queued := self._produce_from(queued, topic, messages, headers, acks)) < len(messages):
-            if time.monotonic() > deadline:
-                raise self._queue_full()
-            time.sleep(0.01)
+        for _full in self._queue_all(topic, messages, headers, acks):
+            time.sleep(QUEUE_FULL_WAIT_S)
         if not finished.wait(self.delivery_timeout_s + 5):
             raise BrokerUnavailableError(f"Kafka at {self._bootstrap} did not acknowledge topic {topic} in time")
         self._raise_for(acks, topic)
