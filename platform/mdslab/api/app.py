@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -151,33 +151,7 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
         errors = _clean_errors(exc.errors())
         return JSONResponse(status_code=422, content=jsonable_encoder({"message": _summary(errors), "detail": errors}))
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness: the process serves requests")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get(
-        "/readyz",
-        tags=["operations"],
-        summary="Readiness: the Kafka broker answers",
-        responses={503: {"description": "The broker does not answer."}},
-    )
-    async def readyz(request: Request) -> JSONResponse:
-        publisher = request.app.state.publisher
-        reachable = await run_in_threadpool(publisher.broker_reachable)
-        if reachable:
-            return JSONResponse({"status": "ready", "kafka": "ok"})
-        problem = publisher.fatal_error
-        detail = f"producer failed, being replaced: {problem}" if problem else "no answer"
-        return JSONResponse(
-            {"status": "not ready", "kafka": f"{detail} ({settings.kafka.bootstrap_servers})"}, status_code=503
-        )
-
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
-    async def metrics() -> Response:
-        # in the thread pool: the lake collector's snapshot (every 30 s) reads Delta logs for ~1 s
-        body = await run_in_threadpool(generate_latest, registry)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
-
+    app.include_router(_operations_router(settings, registry))
     app.include_router(ingest_router(settings.api, Topics(settings.kafka.topic_prefix)))
     app.state.fraud_champion = ChampionCache(settings, "fraud")
     app.state.model_metrics = ModelMetrics(registry)
@@ -192,6 +166,46 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
     app.include_router(lineage_router(app.state.lineage_store))
     app.include_router(catalog_router(lake, settings), dependencies=[Depends(require_api_key)])
 
+    _document_contracts(app)
+    return app
+
+
+def _operations_router(settings: Settings, registry: CollectorRegistry) -> APIRouter:
+    """Liveness, readiness (the Kafka broker answers) and the Prometheus metrics of ``registry``."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process serves requests")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="Readiness: the Kafka broker answers",
+        responses={503: {"description": "The broker does not answer."}},
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        publisher = request.app.state.publisher
+        reachable = await run_in_threadpool(publisher.broker_reachable)
+        if reachable:
+            return JSONResponse({"status": "ready", "kafka": "ok"})
+        problem = publisher.fatal_error
+        detail = f"producer failed, being replaced: {problem}" if problem else "no answer"
+        return JSONResponse(
+            {"status": "not ready", "kafka": f"{detail} ({settings.kafka.bootstrap_servers})"}, status_code=503
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        # in the thread pool: the lake collector's snapshot (every 30 s) reads Delta logs for ~1 s
+        body = await run_in_threadpool(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _document_contracts(app: FastAPI) -> None:
+    """/docs and /openapi.json also carry the data contracts' JSON Schemas (the events' bodies)."""
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
@@ -200,4 +214,3 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    return app
