@@ -213,6 +213,34 @@ async def _upstream(gateway: Gateway, raw: dict[str, Any]) -> JSONResponse | Str
         raise GatewayError(502, f"the upstream endpoint failed ({type(exc).__name__})", "upstream_error") from None
 
 
+def _within_rate_limit(gateway: Gateway, key_id: str) -> None:
+    """Take one request from this key's budget, or refuse with 429 and when to retry."""
+    wait = gateway.limiter.take(key_id)
+    if wait > 0:
+        limit = f"{gateway.rag.gateway_rate_per_minute}/min, burst {gateway.rag.gateway_burst}"
+        raise GatewayError(
+            429, f"rate limit of this API key reached ({limit}); retry in {wait:.1f} s", "rate_limit_exceeded",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )  # fmt: skip
+
+
+def _served_here(gateway: Gateway, model: str) -> None:
+    """Refuse with 404, naming the served models (and how to forward one), a model this gateway lacks."""
+    served = gateway.served_models()
+    if model not in served:
+        upstream_hint = (
+            ""
+            if gateway.rag.llm_base_url
+            else "; MDSLAB_RAG__LLM_BASE_URL and MDSLAB_RAG__LLM_MODEL "
+            "forward one model to an OpenAI-compatible endpoint"
+        )
+        raise GatewayError(
+            404,
+            f"model {model[:60]!r} is not served here: models {', '.join(served)}{upstream_hint}",
+            "model_not_found",
+        )
+
+
 def gateway_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["llm gateway"])
 
@@ -247,26 +275,9 @@ def gateway_router() -> APIRouter:
         key_id, code, completion_chars = "-", 200, 0
         try:
             key_id = gateway.key_id(request)
-            wait = gateway.limiter.take(key_id)
-            if wait > 0:
-                limit = f"{gateway.rag.gateway_rate_per_minute}/min, burst {gateway.rag.gateway_burst}"
-                raise GatewayError(
-                    429, f"rate limit of this API key reached ({limit}); retry in {wait:.1f} s", "rate_limit_exceeded",
-                    headers={"Retry-After": str(math.ceil(wait))},
-                )  # fmt: skip
+            _within_rate_limit(gateway, key_id)
             if backend == "upstream":
-                served = gateway.served_models()
-                if body.model not in served:
-                    upstream_hint = (
-                        ""
-                        if gateway.rag.llm_base_url
-                        else "; MDSLAB_RAG__LLM_BASE_URL and MDSLAB_RAG__LLM_MODEL "
-                        "forward one model to an OpenAI-compatible endpoint"
-                    )
-                    raise GatewayError(
-                        404, f"model {body.model[:60]!r} is not served here: models {', '.join(served)}{upstream_hint}",
-                        "model_not_found",
-                    )  # fmt: skip
+                _served_here(gateway, body.model)
                 response = await _upstream(gateway, body.model_dump(exclude_none=True))
                 code = response.status_code
                 return response

@@ -17,6 +17,7 @@ import mlflow
 import numpy as np
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
 from sklearn.metrics import average_precision_score
 
 from mdslab.lakehouse import Lakehouse
@@ -84,6 +85,40 @@ def train(settings: Settings, client: MlflowClient, data: TrainingFrame, *, thre
         return result
 
 
+def _log_plots(y_valid: Any, curves: dict[str, Any], model: Any) -> None:
+    """The run's plots: precision-recall and calibration of both models, the model's feature importance."""
+    importance = evaluate.importance_figure(
+        list(model.named_steps["encode"].get_feature_names_out()),
+        model.named_steps["model"].booster_.feature_importance(importance_type="gain"),
+    )
+    for file, figure in (
+        ("pr_curve.png", evaluate.pr_curve_figure(y_valid, curves)),
+        ("calibration.png", evaluate.calibration_figure(y_valid, curves)),
+        ("feature_importance.png", importance),
+    ):
+        mlflow.log_figure(figure, f"plots/{file}")
+        plt.close(figure)
+
+
+def _log_models(model: Any, baseline: Any, example: Any) -> ModelInfo:
+    """The model (with its signature and an input example) and the baseline; the model's log info."""
+    info: ModelInfo = mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(example, model.predict_proba(example)[:, 1]),
+        input_example=example,
+        skops_trusted_types=models.TRUSTED_TYPES,
+        pip_requirements=models.pip_requirements(),
+    )
+    mlflow.sklearn.log_model(
+        baseline,
+        name="baseline",
+        skops_trusted_types=models.TRUSTED_TYPES,
+        pip_requirements=models.pip_requirements(),
+    )
+    return info
+
+
 def _fit_log_register(settings: Settings, client: MlflowClient, data: TrainingFrame, *, threads: int) -> TrainResult:
     started = time.perf_counter()
     spec = data.spec
@@ -116,36 +151,8 @@ def _fit_log_register(settings: Settings, client: MlflowClient, data: TrainingFr
         baseline_metrics = evaluate.binary_metrics(y_valid, baseline_scores)
         mlflow.log_metrics(metrics)
         mlflow.log_metrics({f"baseline_{key}": value for key, value in baseline_metrics.items()})
-        curves = {"LightGBM": scores, "logistic baseline": baseline_scores}
-        for file, figure in (
-            ("pr_curve.png", evaluate.pr_curve_figure(y_valid, curves)),
-            ("calibration.png", evaluate.calibration_figure(y_valid, curves)),
-            (
-                "feature_importance.png",
-                evaluate.importance_figure(
-                    list(model.named_steps["encode"].get_feature_names_out()),
-                    model.named_steps["model"].booster_.feature_importance(importance_type="gain"),
-                ),
-            ),
-        ):
-            mlflow.log_figure(figure, f"plots/{file}")
-            plt.close(figure)
-        example = x_valid.head(5)
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(example, model.predict_proba(example)[:, 1]),
-            input_example=example,
-            skops_trusted_types=models.TRUSTED_TYPES,
-            pip_requirements=models.pip_requirements(),
-        )
-        mlflow.sklearn.log_model(
-            baseline,
-            name="baseline",
-            skops_trusted_types=models.TRUSTED_TYPES,
-            pip_requirements=models.pip_requirements(),
-        )
-        version = register(client, name, info)
+        _log_plots(y_valid, {"LightGBM": scores, "logistic baseline": baseline_scores}, model)
+        version = register(client, name, _log_models(model, baseline, x_valid.head(5)))
         promotion = promote_if_better(
             client,
             name,

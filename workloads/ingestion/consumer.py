@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from mdslab import eventbus
@@ -238,25 +238,7 @@ class StreamConsumer:
                 messages = consumer.consume(
                     num_messages=max(1, stream.batch_max_messages - len(self._pending)), timeout=min(wait, 0.5)
                 )
-                for message in messages:
-                    error = message.error()
-                    if error is not None:
-                        if error.code() == KafkaError._PARTITION_EOF:
-                            key = (message.topic(), message.partition())
-                            if key in self._assigned:
-                                self._check_log_not_behind(key)
-                                self._ends[key] = message.offset() or 0
-                        else:
-                            log.warning("Kafka: %s", error.str())
-                        continue
-                    key = (message.topic(), message.partition())
-                    if key not in self._assigned:
-                        continue
-                    if (message.offset() or 0) < self._positions.get(key, 0):
-                        # we only ever fetch from the next offset bronze lacks: an earlier one means the
-                        # broker moved us back (out of range, reset to its earliest) over a new log
-                        raise self._went_backwards(key, message.offset() or 0)
-                    self._pending.append(_copy(message))
+                self._take(messages)
                 if self._pending and batch_started is None:
                     batch_started = time.perf_counter()
                 full = len(self._pending) >= stream.batch_max_messages
@@ -286,6 +268,28 @@ class StreamConsumer:
                 self._publisher.close()
         report.seconds = time.perf_counter() - started
         return report
+
+    def _take(self, messages: list[Message]) -> None:
+        """Add what was fetched to the batch in hand: records of assigned partitions, in order; a
+        partition's end is noted (for ``until_caught_up``), other broker errors are logged."""
+        for message in messages:
+            error = message.error()
+            key = (message.topic(), message.partition())
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    if key in self._assigned:
+                        self._check_log_not_behind(key)
+                        self._ends[key] = message.offset() or 0
+                else:
+                    log.warning("Kafka: %s", error.str())
+                continue
+            if key not in self._assigned:
+                continue
+            if (message.offset() or 0) < self._positions.get(key, 0):
+                # we only ever fetch from the next offset bronze lacks: an earlier one means the
+                # broker moved us back (out of range, reset to its earliest) over a new log
+                raise self._went_backwards(key, message.offset() or 0)
+            self._pending.append(_copy(message))
 
     def _reached_ends(self) -> bool:
         """Whether every assigned partition has reached its end (then write the batch without waiting)."""
