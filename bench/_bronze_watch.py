@@ -97,7 +97,8 @@ def commit_times(commits: list[Commit], partitions: list[int], offsets: list[int
 
 def _millis(column: pa.ChunkedArray) -> np.ndarray:
     micros = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
-    return micros.astype(np.float64) / 1000.0
+    millis: np.ndarray = micros.astype(np.float64) / 1000.0
+    return millis
 
 
 def freshness(watch: BronzeWatch, event_times_ms: dict[str, float]) -> dict[str, Any]:

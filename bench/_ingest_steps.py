@@ -84,7 +84,7 @@ def step_closed(
         body = chunk[0] if batch_size == 1 else b"[" + b",".join(chunk) + b"]"
         bodies.append((body, [str(orjson.loads(payload)["event_id"]) for payload in chunk]))
     requests = run_async(closed_loop(stack.host, stack.port, stack.api_key, bodies, clients, on_done))
-    figures = {"events": len(events.payloads), "batch_size": batch_size, "clients": clients}
+    figures: dict[str, Any] = {"events": len(events.payloads), "batch_size": batch_size, "clients": clients}
     figures |= _client_figures(requests)
     figures |= _into_bronze(stack, requests)
     if fresh and figures["caught_up"]:

@@ -29,7 +29,8 @@ def _haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np
     a = np.sin(np.radians(lat2 - lat1) / 2) ** 2 + np.cos(np.radians(lat1)) * np.cos(np.radians(lat2)) * (
         np.sin(np.radians(lon2 - lon1) / 2) ** 2
     )
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))
+    distance: np.ndarray = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))
+    return distance
 
 
 def fraud_features(tx: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
@@ -60,7 +61,8 @@ def fraud_features(tx: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     before = np.searchsorted(key, key, "left")  # rows [first, before) are strictly earlier than this one
 
     def since(span_us: int) -> np.ndarray:  # first row at most span_us earlier, same customer
-        return np.maximum(np.searchsorted(key, key - span_us, "left"), first)
+        start: np.ndarray = np.maximum(np.searchsorted(key, key - span_us, "left"), first)
+        return start
 
     lo_1h, lo_24h, lo_30d = since(HOUR_US), since(DAY_US), since(30 * DAY_US)
     count_1h, count_24h, count_30d = before - lo_1h, before - lo_24h, before - lo_30d

@@ -281,3 +281,7 @@ class Stage:
     def __call__(self, text: str, total: float | None = None) -> Callable[[int], None]:
         self.progress.reset(self.task, description=text, total=total, completed=0)
         return lambda n: self.progress.advance(self.task, n)
+
+    def say(self, text: str) -> None:
+        """A step without a count (what ``on_step`` callbacks take)."""
+        self(text)

@@ -83,8 +83,8 @@ def _pipeline_runs(lab: Settings, spark: Any, args: argparse.Namespace, advance:
     order = [("off", "on") if pair % 2 == 0 else ("on", "off") for pair in range(args.repeat)]
     batch = 0
     for kind in ("full", "incremental"):
-        for states in order:
-            for state in states:
+        for pair in order:
+            for state in pair:
                 if kind == "incremental":
                     batch += 1
                     _feed(lab, args.batch_rows, args.seed + batch)

@@ -14,6 +14,7 @@ bench/results/. Benchmarks are not tests: nothing here fails on a slow figure.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import sys
@@ -553,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
                             size,
                             sampler,
                             spark_provider,
-                            lambda step, prefix=prefix, again=again: announce(f"{prefix} {step}{again}"),
+                            functools.partial(_announce_step, announce, f"{prefix} {{}}{again}"),
                             args.duckdb_threads,
                         )
                         runs[size.rows].setdefault(engine, []).append(run)
@@ -633,3 +634,8 @@ def incremental_main(args: argparse.Namespace, settings: Settings, started_at: d
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _announce_step(announce: Callable[[str], None], template: str, step: str) -> None:
+    """One line per step of an engine's run: ``template`` with the step's name in its ``{}``."""
+    announce(template.format(step))

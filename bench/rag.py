@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     with progress, TreeSampler() as sampler:
         stage = Stage(progress)
-        ensure_platform(load_settings(), on_step=stage)
+        ensure_platform(load_settings(), on_step=stage.say)
         base = load_settings()
         settings = base.model_copy(update={"rag": base.rag.model_copy(update={"schema_name": BENCH_SCHEMA})})
         rag = settings.rag

@@ -21,9 +21,11 @@ bench/results/. Benchmarks are not tests: nothing here fails on a slow figure.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             for attempt in range(args.repeat if pandas_on else 0):
                 again = f" (run {attempt + 1}/{args.repeat})" if args.repeat > 1 else ""
-                run_baseline(size, args.threads, lambda text, again=again: say(text + again), check=attempt == 0)
+                run_baseline(size, args.threads, functools.partial(_say_again, say, again), check=attempt == 0)
                 progress.advance(task)
             vacuum_outputs(size)
     report["load_average_at_end"] = [round(x, 2) for x in load_average()]
@@ -192,3 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _say_again(say: Callable[[str], None], again: str, text: str) -> None:
+    say(text + again)
