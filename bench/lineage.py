@@ -61,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=3, help="Upstream walks per silver/gold column (3).")
     parser.add_argument("--seed", type=int, default=31)
     parser.add_argument("--keep-lake", action="store_true", help="Keep the benchmark's buckets and database.")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help=f"Where the JSON goes ({RESULTS_DIR}).")
     args = parser.parse_args(argv)
     if args.rows < 1_000 or args.batch_rows < 1_000 or min(args.repeat, args.events, args.queries) < 1:
         parser.error("--rows >= 1000, --batch-rows >= 1000, --repeat, --events and --queries >= 1")
@@ -267,8 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                 for problem in _drop(lab):
                     console.print(f"could not clean up: {problem}")
             advance("done")
-    RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"lineage-{started_at:%Y%m%dT%H%M%SZ}.json"
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    path = args.results_dir / f"lineage-{started_at:%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print_report(report)
     console.print(f"results: {path}")

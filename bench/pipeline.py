@@ -632,10 +632,10 @@ def incremental_main(args: argparse.Namespace, settings: Settings, started_at: d
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _announce_step(announce: Callable[[str], None], template: str, step: str) -> None:
     """One line per step of an engine's run: ``template`` with the step's name in its ``{}``."""
     announce(template.format(step))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -192,9 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _say_again(say: Callable[[str], None], again: str, text: str) -> None:
     say(text + again)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

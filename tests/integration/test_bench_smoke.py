@@ -1,0 +1,93 @@
+"""Every benchmark runs end to end at a tiny size, so it cannot rot between the runs that measure.
+
+Tiny sizes measure nothing; these check that each command still starts, does every step against the
+real services, and writes its results JSON with the figures the README quotes. The ones that need a
+Spark session of their own (training, lineage, the incremental pipeline: ~1 min each to start Spark in
+a subprocess) are marked slow (`make test-all`); all of them are type-checked in `make lint` and
+`make test` too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mdslab.settings import Settings
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _bench(services: Settings, tmp_path: Path, script: str, *args: str) -> dict[str, Any]:
+    """Run ``bench/<script>`` with the test lab's services; its one results JSON."""
+    results = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args, "--results-dir", str(results)],
+        env=os.environ | services.environment(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    (found,) = results.glob("*.json")
+    report: dict[str, Any] = json.loads(found.read_text())
+    assert report["machine"] and report["versions"]  # the header every result carries
+    return report
+
+
+def test_pipeline_bench_on_duckdb(services: Settings, tmp_path: Path) -> None:
+    report = _bench(services, tmp_path, "pipeline.py", "--rows", "2000", "--engines", "duckdb")
+    (size,) = report["sizes"]
+    assert size["rows"] == 2000
+    assert size["runs"]["duckdb"]["seconds"] > 0
+
+
+def test_ingest_bench(services: Settings, tmp_path: Path) -> None:
+    report = _bench(
+        services, tmp_path, "ingest.py",
+        "--events", "1000", "--single-events", "100", "--rate", "50", "--duration", "2", "--timeout", "120",
+    )  # fmt: skip
+    assert report["bronze_check"]["exactly_once"] is True and report["bronze_check"]["missing"] == 0
+    assert {"batch", "single", "rates"} <= set(report["steps"])
+
+
+def test_rag_bench(services: Settings, tmp_path: Path) -> None:
+    report = _bench(
+        services, tmp_path, "rag.py",
+        "--sizes", "500", "--queries", "20", "--requests", "5", "--exact-sql-queries", "5",
+    )  # fmt: skip
+    (size,) = report["sizes"]
+    assert size["chunks"] == 500
+    assert {"exact_numpy", "hnsw"} <= set(size["retrieval"])
+    assert report["e2e"]["requests"] == 5
+
+
+@pytest.mark.slow
+def test_train_bench(services: Settings, tmp_path: Path) -> None:
+    report = _bench(services, tmp_path, "train.py", "--rows", "20000")  # enough labelled frauds to validate on
+    (size,) = report["sizes"]
+    assert size
+
+
+@pytest.mark.slow
+def test_lineage_bench(services: Settings, tmp_path: Path) -> None:
+    report = _bench(
+        services, tmp_path, "lineage.py",
+        "--rows", "2000", "--batch-rows", "1000", "--repeat", "1", "--events", "100", "--queries", "1",
+    )  # fmt: skip
+    assert {"full", "incremental"} <= set(report["pipeline"])
+    assert report["ingest"] and report["answer"]
+
+
+@pytest.mark.slow
+def test_incremental_pipeline_bench(services: Settings, tmp_path: Path) -> None:
+    report = _bench(
+        services, tmp_path, "pipeline.py", "--incremental", "--rows", "2000", "--batches", "1", "--batch-rows", "1000"
+    )
+    assert len(report["increments"]) == 1 and report["full_rebuild"]["published"]
