@@ -4,6 +4,7 @@ program reaches it unchanged, read back by supervisord's own parser (awkward one
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 
 from supervisor.options import ServerOptions
@@ -12,7 +13,7 @@ from mdslab.services.layout import EmbeddedLayout, InternalPorts
 from mdslab.services.programs import ProgramSpec
 from mdslab.services.supervisor import render_config
 
-AWKWARD = ["/bin/echo", "plain", "with space", "it's", 'say "hi"', "100%", "%(ENV_HOME)s", "", "a;b|c", "$HOME"]
+AWKWARD = [sys.executable, "plain", "with space", "it's", 'say "hi"', "100%", "%(ENV_HOME)s", "", "a;b|c", "$HOME"]
 
 
 def test_arguments_and_environment_reach_the_program_unchanged(tmp_path: Path) -> None:
