@@ -49,11 +49,15 @@ it holds no logic of its own beyond wiring.
 """
 
 
-def floors() -> list[list[str]]:
-    """The layers contract's floors, top first, each a list of its modules."""
+def contract_layers() -> list[str]:
+    """The layers contract's floors as written in pyproject.toml, top first (``a : b`` or ``a | b``)."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
     (contract,) = [c for c in config["contracts"] if c["type"] == "layers"]
-    return [[name.strip() for name in re.split(r"[|:]", layer)] for layer in contract["layers"]]
+    return list(contract["layers"])
+
+
+def modules_of(layer: str) -> list[str]:
+    return [name.strip() for name in re.split(r"[|:]", layer)]
 
 
 def independent(layer: str) -> bool:
@@ -94,9 +98,8 @@ def uses(modules: list[str]) -> dict[str, list[str]]:
 
 
 def render() -> str:
-    layers = floors()
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
-    (contract,) = [c for c in config["contracts"] if c["type"] == "layers"]
+    written = contract_layers()
+    layers = [modules_of(layer) for layer in written]
     everything = [module for layer in layers for module in layer]
     imports = uses(everything)
     lines = [
@@ -115,7 +118,7 @@ def render() -> str:
         "## Floors",
         "",
     ]
-    for number, (layer, modules) in enumerate(zip(contract["layers"], layers, strict=True)):
+    for number, (layer, modules) in enumerate(zip(written, layers, strict=True)):
         below = [module for lower in layers[number + 1 :] for module in lower]
         above = [module for upper in layers[:number] for module in upper]
         lines.append(f"### {FLOOR_NAMES[number]}: {', '.join(f'`{m}`' for m in modules)}")
