@@ -60,13 +60,7 @@ def land_events(
             "ingest_date": pa.array([when.date()] * n, pa.date32()),
         }
     )
-    version = lake.write_table(
-        table,
-        data,
-        metadata={"operation": "landing", "batch_id": batch_id, "rows": n},
-        app_transactions={f"landing:{batch_id}": 0},
-    )
-    return LandingResult(table, batch_id, n, version, skipped=False)
+    return _commit(lake, table, batch_id, data)
 
 
 def land_labels(
@@ -81,10 +75,15 @@ def land_labels(
     data = labels.append_column("batch_id", pa.array([batch_id] * n, pa.string())).append_column(
         "ingested_at", pa.array([when] * n, pa.timestamp("us", tz="UTC"))
     )
+    return _commit(lake, table, batch_id, data)
+
+
+def _commit(lake: Lakehouse, table: str, batch_id: str, data: pa.Table) -> LandingResult:
+    """Append ``data`` with the batch id as the commit's app transaction (what :func:`_already_landed` finds)."""
     version = lake.write_table(
         table,
         data,
-        metadata={"operation": "landing", "batch_id": batch_id, "rows": n},
+        metadata={"operation": "landing", "batch_id": batch_id, "rows": data.num_rows},
         app_transactions={f"landing:{batch_id}": 0},
     )
-    return LandingResult(table, batch_id, n, version, skipped=False)
+    return LandingResult(table, batch_id, data.num_rows, version, skipped=False)
