@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from deltalake import CommitProperties, write_deltalake
 
 from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
@@ -236,6 +237,41 @@ def test_a_claim_rejected_for_its_own_fields_does_not_rebuild_the_claims_when_it
     renewed = run_pipeline(lab.settings, spark=spark_provider)
     assert _modes(renewed)["reference_policies"] == "full" and lab.lake.row_count("bronze.policies") > len(terms)
     assert _modes(renewed)["silver_claims"] == _modes(renewed)["gold_claims_features"] == "incremental"
+
+
+def test_silver_of_an_older_design_is_rebuilt_in_full_once_then_increments_resume(
+    lab: Lab, spark_provider: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lake built before silver.transactions was partitioned by month (by day, without event_month):
+    the next run rebuilds it in the new design instead of appending to the old one, then increments."""
+    name = "silver.transactions"
+    built = lab.lake.read_table(name).drop_columns(["event_month"])
+    write_deltalake(
+        lab.lake.delta(name),
+        built,
+        mode="overwrite",
+        partition_by=["event_date"],
+        schema_mode="overwrite",
+        commit_properties=CommitProperties(custom_metadata={"mdslab": json.dumps(lab.lake.commit_metadata(name))}),
+    )
+    assert "column event_month is new" in lab.lake.layout_changes(name)
+    more = simulate(next_run(lab.settings.postgres, transactions=1_500, seed=26).config)
+    _land(lab, more, batch_id_for(more.config), with_reference=False)
+    with caplog.at_level("INFO", logger="mdslab.workloads.pipeline.step_runtime"):
+        migrated = run_pipeline(lab.settings, spark=spark_provider)
+    assert _modes(migrated)["silver_transactions"] == "full" and migrated.published, migrated.gate_line()
+    assert "the lab changed the design of silver.transactions (partitioned by event_date, registered event_month" in (
+        caplog.text
+    )
+    assert lab.lake.layout_changes(name) == [] and lab.lake.delta(name).metadata().partition_columns == ["event_month"]
+
+    more = simulate(next_run(lab.settings.postgres, transactions=1_500, seed=28).config)
+    _land(lab, more, batch_id_for(more.config), with_reference=False)
+    resumed = run_pipeline(lab.settings, spark=spark_provider)
+    assert _modes(resumed)["silver_transactions"] == _modes(resumed)["gold_fraud_features"] == "incremental"
+    incremental = _snapshot(lab.lake)
+    run_pipeline(lab.settings, spark=spark_provider, force=True)
+    _assert_equal(incremental, _snapshot(lab.lake), lab.lake)
 
 
 def _outside_a_term(lake: Lakehouse) -> int:

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from mdslab.lakehouse import Lakehouse, Layer, SchemaMismatchError, TableMissingError, TableRegistry, TableSpec
+from mdslab.lakehouse.tables import NotAppendOnlyError, StaleLayoutError
 from mdslab.settings import Settings
 from mdslab.workloads.bronze_landing import land_events
 
@@ -78,6 +79,49 @@ def test_merge_upserts_on_the_key(lake: Lakehouse) -> None:
     assert (result.inserted, result.updated) == (1, 1)
     table = lake.read_table("silver.things").sort_by("id")
     assert table.column("amount").to_pylist() == [1.0, 2.0, 2.0]
+
+
+def test_a_table_of_an_older_design_changes_only_by_a_full_overwrite(lake: Lakehouse) -> None:
+    """The lab before and after an upgrade that partitions ``silver.things`` by month instead of by day."""
+    day, month = pa.field("day", pa.date32()), pa.field("month", pa.date32())
+    before, after = TableRegistry(), TableRegistry()
+    before.register(
+        TableSpec("silver.things", Layer.SILVER, "test/things", SCHEMA.append(day), "Old.", ("day",), ("id",))
+    )
+    after.register(
+        TableSpec("silver.things", Layer.SILVER, "test/things", SCHEMA.append(month), "New.", ("month",), ("id",))
+    )
+    old_lab, new_lab = (Lakehouse(registry, lake.lake, lake.storage_options) for registry in (before, after))
+    first = dt.date(2026, 10, 1)
+    old_lab.write_table("silver.things", rows(["a", "b"]).append_column(day, pa.array([first, first])))
+    assert old_lab.layout_changes("silver.things") == []
+    assert new_lab.layout_changes("silver.things") == [
+        "partitioned by day, registered month",
+        "column month is new",
+        "column day is gone",
+    ]
+
+    batch = rows(["c"]).append_column(month, pa.array([first]))
+    for refused in (
+        lambda: new_lab.write_table("silver.things", batch),
+        lambda: new_lab.merge_table("silver.things", batch),
+    ):
+        with pytest.raises(
+            StaleLayoutError, match=r"older design \(partitioned by day, registered month; .*--full-refresh"
+        ):
+            refused()
+    assert new_lab.version("silver.things") == 1  # nothing was written
+
+    new_lab.write_table("silver.things", batch, mode="overwrite")
+    assert new_lab.layout_changes("silver.things") == []
+    assert new_lab.delta("silver.things").metadata().partition_columns == ["month"]
+    assert new_lab.read_table("silver.things").column("id").to_pylist() == ["c"]
+    assert old_lab.read_table("silver.things", version=1).column("day").to_pylist() == [first, first]  # history stays
+    new_lab.write_table("silver.things", rows(["d"]).append_column(month, pa.array([first])))  # appends again
+    assert new_lab.row_count("silver.things") == 2
+    assert new_lab.appended_rows("silver.things", after=2, to=3).column("id").to_pylist() == ["d"]
+    with pytest.raises(NotAppendOnlyError, match=r"v2..v3 holds an overwrite \(v2\)"):
+        new_lab.appended_rows("silver.things", after=1, to=3)  # an increment across the change starts over
 
 
 def test_commit_metadata_is_read_back(lake: Lakehouse) -> None:

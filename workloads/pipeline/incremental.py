@@ -203,7 +203,7 @@ def claims_in_silver(table: str) -> EarlierClaims:
 
 def new_values(table: str, *columns: str) -> Scope:
     """Rows whose ``columns`` each hold a value of the rows ``table`` gained (e.g. the new rows' days
-    and customers: every daily group a new row falls in, and partition pruning by day)."""
+    and customers: every daily group a new row falls in; a partition column among them prunes partitions)."""
 
     def scope(ctx: PipelineContext, base: Versions, current: Versions) -> pc.Expression:
         new = _new(ctx, table, base, current, list(columns))
@@ -243,9 +243,10 @@ def fraud_features_increment(
                 nothing = ctx.lake.spec(output).schema.empty_table()
                 return StepOutput({output: nothing}, 0, modes={output: "merge"})
             # Filters are joins in DuckDB: an Arrow isin over tens of thousands of customers cost more than
-            # the read (measured). The date bound prunes partitions.
+            # the read (measured). The month bound prunes partitions, the date bound files (their statistics).
             first_us = pc.min(starts.column("start_us")).as_py() - look_back_us - DAY_US
-            since = pc.field("event_date") >= datetime.fromtimestamp(first_us / 1e6, UTC).date()
+            first_day = datetime.fromtimestamp(first_us / 1e6, UTC).date()
+            since = (pc.field("event_month") >= first_day.replace(day=1)) & (pc.field("event_date") >= first_day)
             con.register("starts", starts)
             con.register("recent", ctx.lake.read_table(silver, version=at, columns=list(columns), filters=since))
             con.register("older", ctx.lake.read_table(silver, version=at, columns=list(_UNBOUNDED_COLUMNS)))

@@ -209,6 +209,7 @@ def silver_transactions_plan(d: Dialect, *, incremental: bool = False) -> SqlPla
         *[(rule.name, rule.name) for rule in field_rules(TransactionContract)],
         ("amount_usd", usd("amount", "currency")),
         ("event_date", "CAST(event_time AS DATE)"),
+        ("event_month", "CAST(date_trunc('MONTH', CAST(event_time AS DATE)) AS DATE)"),
         ("local_hour", f"CAST({d.local_hour('event_time', 'customer_timezone')} AS INT)"),
         *[(name, name) for name in ("customer_region", "customer_segment", "merchant_category")],
         *[(name, name) for name in ("merchant_is_online", "merchant_region")],

@@ -275,6 +275,13 @@ def _incremental_base(step: Step, recorded: list[Versions | None], versions: Ver
     return None if fixed_changed else base
 
 
+def _redesigned_outputs(ctx: PipelineContext, step: Step) -> str:
+    """The outputs whose stored design (columns, partitioning) is older than the registered one, said in
+    words; empty when none is. Such a table changes only by a full build (``Lakehouse.layout_changes``)."""
+    changed = {name: ctx.lake.layout_changes(name) for name in step.outputs}
+    return "; ".join(f"{name} ({', '.join(changes)})" for name, changes in changed.items() if changes)
+
+
 @dataclass
 class _Tally:
     """Rows that went through a reader, and how long its first batch took once asked for: a Spark
@@ -320,6 +327,9 @@ def run_step(
         on_build(versions)
     read_before, build_started = ctx.lake_to_spark_s, time.perf_counter()
     base = None if force else _incremental_base(step, recorded, versions)
+    if base is not None and (redesigned := _redesigned_outputs(ctx, step)):
+        log.info("%s: a full build instead of an increment: the lab changed the design of %s", step.name, redesigned)
+        base = None
     built: StepOutput | None = None
     mode: BuildMode = "full"
     if base is not None and step.incremental is not None:

@@ -91,7 +91,7 @@ STEPS: tuple[Step, ...] = (
         gold_increment(
             daily_spend_plan,
             scoped="silver_transactions",
-            scope=new_values("silver.transactions", "event_date", "customer_id"),
+            scope=new_values("silver.transactions", "event_month", "event_date", "customer_id"),
             changes=("silver.transactions",),
         ),
     ),

@@ -37,6 +37,7 @@ __all__ = [
     "NotAppendOnlyError",
     "NotPublishedError",
     "SchemaMismatchError",
+    "StaleLayoutError",
     "TableInfo",
     "TableMissingError",
 ]
@@ -48,6 +49,11 @@ class TableMissingError(MdslabError):
 
 class NotAppendOnlyError(MdslabError):
     """Rows were deleted or rewritten between two versions: the changes are not new rows only."""
+
+
+class StaleLayoutError(SchemaMismatchError):
+    """The stored table has an older design (columns, partitioning) than the lab registers now: only a
+    full overwrite can change that, so appends and merges are refused unwritten."""
 
 
 class NotPublishedError(TableMissingError):
@@ -235,13 +241,32 @@ class Lakehouse:
         wanted = pa.schema([schema.field(column) for column in (columns or schema.names)])
         if to <= after:
             return wanted.empty_table()
-        changes = pa.table(self.delta(name).load_cdf(starting_version=after + 1, ending_version=to).read_all())
+        try:
+            changes = pa.table(self.delta(name).load_cdf(starting_version=after + 1, ending_version=to).read_all())
+        except Exception:  # delta-rs cannot read a change feed across some overwrites (a change of design)
+            overwrites = self._overwrites(name, after=after, to=to)
+            if not overwrites:
+                raise
+            raise NotAppendOnlyError(
+                f"{name} v{after + 1}..v{to} holds an overwrite (v{overwrites[0]}), not only new rows"
+            ) from None
         kinds = set(changes.column("_change_type").to_pylist())
         if kinds - {"insert"}:
             raise NotAppendOnlyError(
                 f"{name} v{after + 1}..v{to} holds {', '.join(sorted(kinds))} changes, not only new rows"
             )
         return changes.select(wanted.names).cast(wanted)
+
+    def _overwrites(self, name: str, *, after: int, to: int) -> list[int]:
+        """The versions in ``after`` + 1 .. ``to`` written in overwrite mode (read from the log's history,
+        one commit file per version since ``after``: for the rare path only)."""
+        table = self.delta(name)
+        return sorted(
+            int(entry["version"])
+            for entry in table.history(table.version() - after)
+            if after < int(entry.get("version", -1)) <= to
+            and (entry.get("operationParameters") or {}).get("mode") == "Overwrite"
+        )
 
     def ensure_table(self, name: str) -> DeltaTable:
         """Create the table empty, with its registered schema, partitioning and description."""
@@ -262,6 +287,15 @@ class Lakehouse:
             self._kept[(name, None)] = table
         return table
 
+    def layout_changes(self, name: str) -> list[str]:
+        """How the stored table's design differs from the registered one (columns, partitioning), e.g.
+        after an upgrade of the lab changed a table; empty when they match or the table does not exist.
+
+        Why: a table keeps the design it was created with, and only a full overwrite may change it
+        (Delta's schema overwrite): an increment appended to the old design would fail in delta-rs with
+        a message about partitions, or mix layouts."""
+        return _layout_changes(self.spec(name), self.delta(name)) if self.exists(name) else []
+
     def write_table(
         self,
         name: str,
@@ -280,11 +314,15 @@ class Lakehouse:
         spec = self.spec(name)
         table = self.ensure_table(name)
         conformed = conform(name, spec.schema, data, version=table.version())
+        redesigned = _layout_changes(spec, table)
+        if redesigned and mode != "overwrite":
+            raise _stale_layout(name, redesigned)
         write_deltalake(
             table,
             conformed,
             mode=mode,
             partition_by=list(spec.partition_by) or None,
+            schema_mode="overwrite" if redesigned else None,  # the new design replaces the old; history stays
             commit_properties=_commit_properties(metadata, app_transactions),
         )
         table.update_incremental()
@@ -306,6 +344,9 @@ class Lakehouse:
             raise ValueError(f"table {name} has no key to merge on")
         table = self.ensure_table(name)
         conformed = conform(name, spec.schema, data, version=table.version())
+        redesigned = _layout_changes(spec, table)
+        if redesigned:
+            raise _stale_layout(name, redesigned)
         predicate = " AND ".join(f"t.{key} = s.{key}" for key in keys)
         merger = table.merge(
             conformed,
@@ -407,3 +448,25 @@ def _commit_properties(
         if app_transactions
         else None,
     )
+
+
+def _layout_changes(spec: TableSpec, table: DeltaTable) -> list[str]:
+    changes = []
+    stored_partitions = list(table.metadata().partition_columns)
+    if stored_partitions != list(spec.partition_by):
+        changes.append(f"partitioned by {_listed(stored_partitions)}, registered {_listed(spec.partition_by)}")
+    stored_columns = set(table.schema().to_arrow().names)
+    changes += [f"column {column} is new" for column in sorted(set(spec.schema.names) - stored_columns)]
+    changes += [f"column {column} is gone" for column in sorted(stored_columns - set(spec.schema.names))]
+    return changes
+
+
+def _stale_layout(name: str, changes: list[str]) -> StaleLayoutError:
+    return StaleLayoutError(
+        f"{name} was created with an older design ({'; '.join(changes)}): only a full build can change it "
+        "(`mdslab pipeline run --full-refresh`); nothing was written"
+    )
+
+
+def _listed(columns: Iterable[str]) -> str:
+    return ", ".join(columns) or "nothing"
