@@ -174,6 +174,12 @@ class ApiSettings(BaseModel):
         description="How long a request waits for the broker to acknowledge its events before it answers 503.",
     )
     retry_after_s: int = Field(default=5, ge=1, description="Retry-After sent with a 503 (broker unavailable).")
+    sql_max_rows: int = Field(
+        default=10_000, ge=1, description="Most rows POST /v1/sql returns (a request may ask for fewer)."
+    )
+    sql_timeout_s: float = Field(
+        default=30.0, gt=0, description="POST /v1/sql cancels a query after this long (a request may ask for less)."
+    )
 
 
 class StreamSettings(BaseModel):

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mdslab import __version__
 from mdslab.api.guard import RequestGuard
+from mdslab.api.sql_routes import sql_router
 from mdslab.api_keys import ApiKeys, TokenBucket
 from mdslab.eventbus import EventPublisher
 from mdslab.llm.chain import LazyChain
@@ -124,7 +125,7 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
         description="Ingest financial transactions and insurance claims (validated by the data contracts, "
         "acknowledged by Kafka before 202), score transactions with the champion fraud model, ask questions of "
         "the curated lake with cited answers (RAG), an OpenAI-compatible LLM gateway, receive OpenLineage events "
-        "(Marquez's endpoint), plus health, readiness and Prometheus metrics.",
+        "(Marquez's endpoint), read-only SQL over the lake's tables, plus health, readiness and Prometheus metrics.",
         lifespan=lifespan,
     )
     registry = CollectorRegistry()
@@ -165,6 +166,7 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
     app.state.lineage_store = EventStore(settings.postgres, application_name="mdslab-api-lineage")
     app.include_router(lineage_router(app.state.lineage_store))
     app.include_router(catalog_router(lake, settings), dependencies=[Depends(require_api_key)])
+    app.include_router(sql_router(lake, settings.api), dependencies=[Depends(require_api_key)])
 
     _document_contracts(app)
     return app

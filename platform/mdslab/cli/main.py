@@ -5,7 +5,19 @@ from __future__ import annotations
 import typer
 
 from mdslab import __version__
-from mdslab.cli import contracts, governance, ingest, lake, llm, ml, observability, orchestration, pipeline, services
+from mdslab.cli import (
+    contracts,
+    governance,
+    ingest,
+    lake,
+    llm,
+    ml,
+    observability,
+    orchestration,
+    pipeline,
+    services,
+    sql,
+)
 from mdslab.cli.context import one_line_errors, settings
 from mdslab.cli.process_exit import run_then_exit
 
@@ -28,6 +40,7 @@ app.command()(ingest.stream)
 app.add_typer(pipeline.pipeline_app, name="pipeline")
 app.command()(lake.tables)
 app.command()(lake.optimize)
+app.command()(sql.sql)
 app.add_typer(contracts.contracts_app, name="contracts")
 app.add_typer(governance.catalog_app, name="catalog")
 app.add_typer(governance.lineage_app, name="lineage")
