@@ -1,8 +1,6 @@
-"""The HTTP load of bench/ingest.py: a small asyncio HTTP/1.1 keep-alive client POSTing transactions to
-the API, closed loop (as fast as answers come) and open loop (a fixed schedule).
-
-It costs ~10 us of CPU per request where httpx.AsyncClient takes ~800 us, which matters when the load
-generator shares two cores with what it measures.
+"""The HTTP load of bench/ingest.py: a small asyncio HTTP/1.1 keep-alive client POSTing transactions,
+closed loop (as fast as answers come) and open loop (a fixed schedule). ~10 us of CPU per request where
+httpx.AsyncClient takes ~800 us: the load generator shares two cores with what it measures.
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ T = TypeVar("T")
 
 
 class HttpError(Exception):
-    pass
+    """A response this client cannot read (no Content-Length)."""
 
 
 class Connection:
@@ -90,6 +88,7 @@ class Requests:
     event_times_ms: dict[str, float] = field(default_factory=dict)  # accepted event id -> its event time
     started_wall: float = 0.0  # time.time() at perf_counter() == started_perf
     started_perf: float = 0.0
+    fresh: bool = True  # measure the freshness of these events in bronze (not for the warm-up)
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1

@@ -1,8 +1,6 @@
-"""The pgvector side of bench/rag.py: the benchmark's own schema, bulk loads, HNSW (re)builds, and the
-three ways of finding a question's 10 nearest chunks that the retrieval figures compare.
-
-Everything here works on schema ``rag_bench`` only (``BENCH_SCHEMA``); the platform's index (``rag``)
-is never read or written.
+"""The pgvector side of bench/rag.py: bulk loads, HNSW (re)builds, plans, and the three ways of finding a
+question's nearest chunks that the retrieval figures compare. Everything here works on schema ``rag_bench``
+only (``BENCH_SCHEMA``); the platform's index (``rag``) is never read or written.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from _harness import Advance
 from psycopg import sql
 
 from mdslab.llm.chunking import content_hash
@@ -25,7 +24,8 @@ SYNTHETIC_SCOPE = "bench:synthetic"
 HNSW_INDEX = "chunks_embedding_hnsw"  # the name PgVectorStore.ensure_schema gives it
 
 Vectors = npt.NDArray[np.float32]
-Advance = Callable[[int], None]
+Vector = npt.NDArray[np.float32]
+Searched = tuple[list[float], list[list[str]]]  # ms per search, the chunk ids each returned
 
 
 def _mine(store: PgVectorStore) -> None:
@@ -207,65 +207,47 @@ def identifier_plan(store: PgVectorStore, vector: npt.NDArray[np.float32], ident
     return _nodes(row[0][0]["Plan"])
 
 
-def search_hnsw(
-    store: PgVectorStore, queries: Vectors, k: int, warm_up: int, advance: Advance
-) -> tuple[list[float], list[list[str]]]:
-    """``PgVectorStore.search`` per question vector (the library's HNSW search through SQL): ms, ids."""
+def timed(search: Callable[[Vector], list[str]], queries: Vectors, warm_up: int, advance: Advance) -> Searched:
+    """Each question vector searched once after ``warm_up`` untimed searches: ms per search, ids found."""
     for vector in queries[:warm_up]:
-        store.search(vector, k)
+        search(vector)
     latencies, found = [], []
     for vector in queries:
         started = time.perf_counter()
-        hits = store.search(vector, k)
+        found.append(search(vector))
         latencies.append((time.perf_counter() - started) * 1000)
-        found.append([hit.chunk_id for hit in hits])
         advance(1)
     return latencies, found
 
 
-def search_numpy(
-    ids: list[str], matrix: Vectors, queries: Vectors, k: int, warm_up: int, advance: Advance
-) -> tuple[list[float], list[list[str]]]:
+def search_hnsw(store: PgVectorStore, queries: Vectors, k: int, warm_up: int, advance: Advance) -> Searched:
+    """``PgVectorStore.search`` per question vector (the library's HNSW search through SQL)."""
+    return timed(lambda vector: [hit.chunk_id for hit in store.search(vector, k)], queries, warm_up, advance)
+
+
+def search_numpy(ids: list[str], matrix: Vectors, queries: Vectors, k: int, warm_up: int, advance: Advance) -> Searched:
     """Exact search in this process: dot products with every vector (unit vectors: cosine), top k."""
 
-    def top(vector: Vectors) -> npt.NDArray[np.intp]:
+    def top(vector: Vector) -> list[str]:
         scores = matrix @ vector
         best = np.argpartition(-scores, k)[:k]
-        ordered: npt.NDArray[np.intp] = best[np.argsort(-scores[best])]
-        return ordered
+        return [ids[int(row)] for row in best[np.argsort(-scores[best])]]
 
-    for vector in queries[:warm_up]:
-        top(vector)
-    latencies, found = [], []
-    for vector in queries:
-        started = time.perf_counter()
-        rows = top(vector)
-        latencies.append((time.perf_counter() - started) * 1000)
-        found.append([ids[int(row)] for row in rows])
-        advance(1)
-    return latencies, found
+    return timed(top, queries, warm_up, advance)
 
 
-def search_exact_sql(
-    store: PgVectorStore, queries: Vectors, k: int, warm_up: int, advance: Advance
-) -> tuple[list[float], list[list[str]]]:
+def search_exact_sql(store: PgVectorStore, queries: Vectors, k: int, warm_up: int, advance: Advance) -> Searched:
     """The same SQL as ``PgVectorStore.search`` with index scans off: an exact scan of every row."""
-    latencies, found = [], []
-    query = _search_sql()
     with store.connection() as conn:
+
+        def search(vector: Vector) -> list[str]:
+            return [row[0] for row in conn.execute(_search_sql(), [vector, vector, k]).fetchall()]
+
         conn.execute("SET enable_indexscan = off")
         try:
-            for vector in queries[:warm_up]:
-                conn.execute(query, [vector, vector, k]).fetchall()
-            for vector in queries:
-                started = time.perf_counter()
-                rows = conn.execute(query, [vector, vector, k]).fetchall()
-                latencies.append((time.perf_counter() - started) * 1000)
-                found.append([row[0] for row in rows])
-                advance(1)
+            return timed(search, queries, warm_up, advance)
         finally:
             conn.execute("RESET enable_indexscan")
-    return latencies, found
 
 
 def recall(found: list[list[str]], truth: list[list[str]], k: int) -> float:

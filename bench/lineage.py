@@ -1,28 +1,11 @@
-"""Benchmark: what lineage costs and how fast it answers.
-
-On a lab of its own (new buckets and database on the running services, deleted at the end):
-
-* **Overhead on a pipeline run**, measured two ways in the same process and Spark session:
-  - *replayed*: after each run with lineage on, the same run's lineage calls (its steps, their results,
-    the gate, the end of the run) are made again with nothing else, into the store, over the run's own
-    wall time: what the run's thread spends (building events, handing them to the delivery thread), and
-    that plus waiting until all are delivered (the cost if delivery overlapped none of the run's work).
-    These are the headline figures (they do not drown in the run-to-run noise of a 2-core machine);
-  - *wall time*: runs with lineage off (``MDSLAB_LINEAGE__TRANSPORT=off``) and on (the store), in ABBA order
-    (off, on, on, off, ...) so a lake that grows batch after batch favours neither: full rebuilds of the
-    landed batch (``force``) and incremental runs over new small batches, ``--repeat`` pairs each.
-* **Ingest rate of the store**: the events of those runs, re-sent with new run ids, one at a time through
-  the emitter's store transport (one connection) and through the API's ``POST /api/v1/lineage``.
-* **Answering**: ``lineage --upstream`` for every silver and gold column (the store's graph loaded, the
-  column resolved and walked back), as a library call, p50/p95; and the whole CLI command once.
-
-Run ``python bench/lineage.py --help`` for the options. Results: a table and bench/results/lineage-*.json.
-Benchmarks are not tests: nothing here fails on a slow figure.
+"""Benchmark: what lineage costs and how fast it answers, on a lab of its own (new buckets and database,
+deleted at the end): the share of a pipeline run spent reporting lineage (each "on" run's lineage calls
+replayed alone; wall time with lineage off and on, ABBA order), the store's ingest rate, and
+`lineage --upstream` latency. What each figure means: bench/README.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -31,40 +14,32 @@ import sys
 import time
 import uuid
 import warnings
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _incremental import _drop, _feed, _lab
-from _measure import bench_progress, load_average, machine, package_versions
-from _percentiles import percentiles
-from rich.console import Console
-from rich.table import Table
+from _harness import console, drop_lab, finish, header, lab, load_average, parser, percentiles, progress, table
+from _incremental import feed
 
 from mdslab.settings import LineageTransport, Settings, load_settings
+from mdslab.workloads.bootstrap import ensure_platform
+from mdslab.workloads.pipeline.runner import PipelineReport, run_pipeline
+from mdslab.workloads.pipeline.step_runtime import SparkProvider
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PACKAGES = ("openlineage-python", "sqlglot", "psycopg", "pyspark", "duckdb")
-console = Console()
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python bench/lineage.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rows", type=int, default=20_000, help="Transactions in the first batch (default 20000).")
-    parser.add_argument(
-        "--batch-rows", type=int, default=2_000, help="Transactions per incremental batch (2000, at least 1000)."
-    )
-    parser.add_argument("--repeat", type=int, default=3, help="Runs with lineage off and on, each (default 3).")
-    parser.add_argument("--events", type=int, default=2_000, help="Events re-sent to measure ingest (2000).")
-    parser.add_argument("--queries", type=int, default=3, help="Upstream walks per silver/gold column (3).")
-    parser.add_argument("--seed", type=int, default=31)
-    parser.add_argument("--keep-lake", action="store_true", help="Keep the benchmark's buckets and database.")
-    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help=f"Where the JSON goes ({RESULTS_DIR}).")
-    args = parser.parse_args(argv)
+def parse_args(argv: list[str] | None) -> Any:
+    found = parser("lineage.py", __doc__, seed=31)
+    found.add_argument("--rows", type=int, default=20_000, help="Transactions in the first batch (default 20000).")
+    found.add_argument("--batch-rows", type=int, default=2_000, help="Transactions per incremental batch (2000).")
+    found.add_argument("--repeat", type=int, default=3, help="Runs with lineage off and on, each (default 3).")
+    found.add_argument("--events", type=int, default=2_000, help="Events re-sent to measure ingest (2000).")
+    found.add_argument("--queries", type=int, default=3, help="Upstream walks per silver/gold column (3).")
+    found.add_argument("--keep-lake", action="store_true", help="Keep the benchmark's buckets and database.")
+    args = found.parse_args(argv)
     if args.rows < 1_000 or args.batch_rows < 1_000 or min(args.repeat, args.events, args.queries) < 1:
-        parser.error("--rows >= 1000, --batch-rows >= 1000, --repeat, --events and --queries >= 1")
+        found.error("--rows >= 1000, --batch-rows >= 1000, --repeat, --events and --queries >= 1")
     return args
 
 
@@ -72,11 +47,9 @@ def _with_transport(settings: Settings, transport: LineageTransport) -> Settings
     return settings.model_copy(update={"lineage": settings.lineage.model_copy(update={"transport": transport})})
 
 
-def _pipeline_runs(lab: Settings, spark: Any, args: argparse.Namespace, advance: Any) -> dict[str, Any]:
+def _pipeline_runs(lab: Settings, spark: SparkProvider, args: Any, advance: Callable[[str], None]) -> dict[str, Any]:
     """ABBA-ordered off/on runs: full rebuilds, then incremental runs over new batches; each "on" run's
     lineage replayed alone."""
-    from mdslab.workloads.pipeline.runner import run_pipeline
-
     seconds: dict[str, dict[str, list[float]]] = {kind: {"off": [], "on": []} for kind in ("full", "incremental")}
     replayed: dict[str, list[float]] = {"full": [], "incremental": []}
     inline: dict[str, list[float]] = {"full": [], "incremental": []}
@@ -88,7 +61,7 @@ def _pipeline_runs(lab: Settings, spark: Any, args: argparse.Namespace, advance:
             for state in pair:
                 if kind == "incremental":
                     batch += 1
-                    _feed(lab, args.batch_rows, args.seed + batch)
+                    feed(lab, args.batch_rows, args.seed + batch)
                 started = time.perf_counter()
                 report = run_pipeline(modes[state], spark=spark, force=kind == "full")
                 took = time.perf_counter() - started
@@ -115,7 +88,7 @@ def _pipeline_runs(lab: Settings, spark: Any, args: argparse.Namespace, advance:
     return result
 
 
-def _lineage_alone(settings: Settings, report: Any) -> tuple[float, float]:
+def _lineage_alone(settings: Settings, report: PipelineReport) -> tuple[float, float]:
     """Seconds the lineage calls of one pipeline run take on their own: the same steps, results and gate
     reported again (new run ids) into the store. (inline, total): inline is what the run's own thread
     spends (building events, handing them to the delivery thread); total adds waiting at the end until
@@ -225,79 +198,44 @@ def _answer_latency(lab: Settings, queries: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    from mdslab.workloads.bootstrap import ensure_platform
-    from mdslab.workloads.pipeline.runner import run_pipeline
-    from mdslab.workloads.pipeline.step_runtime import SparkProvider
-
-    started_at = datetime.now(UTC)
-    report: dict[str, Any] = {
-        "benchmark": "lineage",
-        "started_at": started_at.isoformat(timespec="seconds"),
-        "command": " ".join(["bench/lineage.py", *(argv if argv is not None else sys.argv[1:])]),
-        "machine": machine(),
-        "load_average_at_start": load_average(),
-        "versions": package_versions(*PACKAGES),
-    }
-    progress = bench_progress(console)
-    with progress:
-        task = progress.add_task("starting services", total=5 + 4 * args.repeat)  # 2 kinds x 2 states
-
-        def advance(text: str) -> None:
-            progress.update(task, description=text)
-            progress.advance(task)
-
-        settings = load_settings()
-        ensure_platform(settings, on_step=lambda text: progress.update(task, description=text))
-        base = load_settings()
-        lab = _lab(base, f"bench-lin-{uuid.uuid4().hex[:8]}")
+    report = header("lineage", PACKAGES, argv)
+    report["load_average_at_start"] = load_average()
+    with progress() as stage:
+        base = ensure_platform(load_settings(), on_step=stage.say).settings
+        stage("starting Spark on Ray")
+        done = stage.say
+        bench_lab = lab(base, f"bench-lin-{uuid.uuid4().hex[:8]}")
         spark = SparkProvider(base)
         try:
             spark.get()
-            advance("Spark on Ray started")
-            _feed(lab, args.rows, args.seed)
-            run_pipeline(lab, spark=spark)  # the first build: warms the lineage cache and Spark
-            advance(f"{args.rows:,} transactions landed and built once")
-            report["pipeline"] = _pipeline_runs(lab, spark, args, advance)
-            report["ingest"] = _ingest_rates(lab, args.events)
-            advance("store ingest measured")
-            report["answer"] = _answer_latency(lab, args.queries)
-            advance("upstream answers measured")
+            done("Spark on Ray started")
+            feed(bench_lab, args.rows, args.seed)
+            run_pipeline(bench_lab, spark=spark)  # the first build: warms the lineage cache and Spark
+            done(f"{args.rows:,} transactions landed and built once")
+            report["pipeline"] = _pipeline_runs(bench_lab, spark, args, done)
+            report["ingest"] = _ingest_rates(bench_lab, args.events)
+            done("store ingest measured")
+            report["answer"] = _answer_latency(bench_lab, args.queries)
+            done("upstream answers measured")
         finally:
             spark.close()
-            if not args.keep_lake:
-                for problem in _drop(lab):
-                    console.print(f"could not clean up: {problem}")
-            advance("done")
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    path = args.results_dir / f"lineage-{started_at:%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print_report(report)
-    console.print(f"results: {path}")
-    return 0
+            for problem in [] if args.keep_lake else drop_lab(bench_lab):
+                console.print(f"could not clean up: {problem}", highlight=False)
+    return finish(report, args.results_dir, print_report)
 
 
 def print_report(report: dict[str, Any]) -> None:
-    runs = Table(
-        "pipeline run",
-        "lineage off (median s)",
-        "lineage on (median s)",
-        "wall-time difference",
-        "in the run's thread",
-        "incl. delivery",
-        title_justify="left",
-    )
-    runs.columns[0].no_wrap = True
-    for kind, figures in report["pipeline"].items():
-        off, on = f"{figures['median_off_s']:.2f}", f"{figures['median_on_s']:.2f}"
-        runs.add_row(
+    rows = [
+        [
             kind,
-            off,
-            on,
+            *(f"{figures[key]:.2f}" for key in ("median_off_s", "median_on_s")),
             f"{figures['wall_time_overhead']:+.1%}",
-            f"{figures['inline_overhead']:.1%}",
-            f"{figures['replayed_overhead']:.1%}",
-        )
-    console.print(runs)
+            *(f"{figures[key]:.1%}" for key in ("inline_overhead", "replayed_overhead")),
+        ]
+        for kind, figures in report["pipeline"].items()
+    ]
+    columns = ("pipeline run", "lineage off (median s)", "lineage on (median s)", "wall-time difference")
+    table(None, (*columns, "in the run's thread", "incl. delivery"), rows)
     ingest = report["ingest"]
     console.print(
         f"store ingest ({ingest['events']:,} events): {ingest['store_transport_per_s']:,.0f}/s through the "

@@ -1,20 +1,21 @@
-"""The steps of bench/rag.py and the measuring around them: index build, synthetic top-up, end to end,
-retrieval per index size. ``Bench`` holds one run's state (settings, stores, the real vectors)."""
+"""The steps of bench/rag.py and the measuring around them: index build, synthetic top-up, end to end (the
+chain in-process against ``POST /v1/rag/query``), retrieval per index size. ``Bench`` holds one run's state.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import numpy as np
 import psutil
+from _harness import Stage, listener_pid, percentiles
 from _measure import TreeSampler
-from _percentiles import percentiles
-from _process_watch import listener_pid
 from _rag_corpus import SCOPE, NoiseModel, Vectors, synthetic_check, synthetic_vectors
-from _rag_e2e import in_process, over_http
 from _rag_store import (
     BENCH_SCHEMA,
     HNSW_INDEX,
@@ -34,10 +35,8 @@ from _rag_store import (
     sizes_on_disk,
     spread,
 )
-from _train_measure import measure
-from rich.progress import Progress
 
-from mdslab.llm.chain import open_store
+from mdslab.llm.chain import build_chain, open_store
 from mdslab.llm.chunking import chunk_documents
 from mdslab.llm.corpus import SourceDocument
 from mdslab.llm.embeddings import MiniLmEmbeddings
@@ -111,11 +110,10 @@ class Bench:
         index builds and writes happen there), of the rest of the machine, and peak PSS/RSS of this process."""
         figures: dict[str, Any] = {}
         pg_before = postgres_cpu_s(self.postgres_pid)
-        with measure(self.sampler, name) as measured:
+        with self.sampler.phase(name) as phase:
             yield figures
-        phase = measured.phase
         pg = max(0.0, postgres_cpu_s(self.postgres_pid) - pg_before)
-        others = max(0.0, measured.others_cpu_s - pg)
+        others = max(0.0, phase.others_cpu_s - pg)
         figures.update(
             peak_pss_gib=round(phase.peak_pss / 2**30, 3),
             peak_rss_gib=round(phase.peak_rss / 2**30, 3),
@@ -124,7 +122,8 @@ class Bench:
             others_cores=round(others / phase.seconds, 2) if phase.seconds else 0.0,
         )
         self.phases.append(
-            {"name": name, **measured.as_dict(), "postgres_cpu_seconds": round(pg, 2)}
+            {"name": name, **phase.as_dict(), "others_cpu_seconds": round(phase.others_cpu_s, 2)}
+            | {"postgres_cpu_seconds": round(pg, 2)}
             | {key: figures[key] for key in ("cores", "postgres_cores", "others_cores")}
         )
 
@@ -187,9 +186,9 @@ class Bench:
         e2e["answerer"] = self.rag.answerer.value
         keys = find_identifiers(requests[0].text)
         paths = (
-            ("before_analyze", "RagChain.ask in-process, before ANALYZE", in_process),
-            ("in_process", "RagChain.ask in-process", in_process),
-            ("api", "POST /v1/rag/query", over_http),
+            ("before_analyze", "RagChain.ask in-process, before ANALYZE", self.in_process),
+            ("in_process", "RagChain.ask in-process", self.in_process),
+            ("api", "POST /v1/rag/query", self.over_http),
         )
         for key, name, run in paths:
             if key == "in_process":
@@ -199,17 +198,59 @@ class Bench:
                 state["identifier_plan"] = identifier_plan(self.store, vector, keys[0], self.rag.top_k)
             advance = self.stage(f"end to end, {name}", len(requests))
             with self.measure(f"e2e {key}") as figures:
-                measured = run(self.settings, requests, warm, self.rag.top_k, advance)
+                answers = run(requests, warm, advance)
             e2e[key] = state | {
-                "client_ms": percentiles(measured["client_ms"]),
-                "retrieve_ms": percentiles(measured["retrieve_ms"]),
-                "answer_ms": percentiles(measured["answer_ms"]),
-                "server_total_ms": percentiles(measured["server_total_ms"]),
-                "contains_expected_share": measured["contains_expected_share"],
+                "client_ms": percentiles([answer["client_ms"] for answer in answers]),
+                **{f"{part}_ms": percentiles([answer[part] for answer in answers]) for part in ("retrieve", "answer")},
+                "server_total_ms": percentiles([answer["total"] for answer in answers]),
+                "contains_expected_share": round(sum(a["contained"] for a in answers) / len(answers), 4)
+                if answers
+                else None,
                 "analyzed_at_end": analyzed(self.store),
                 "usage": figures,
             }
         return e2e
+
+    def in_process(
+        self, questions: Sequence[Question], warm_up: Sequence[str], advance: Callable[[int], None]
+    ) -> Answers:
+        """``build_chain(settings).ask(question)`` timed around the call: the baseline of the API."""
+        chain, k = build_chain(self.settings), self.rag.top_k
+        try:
+            for text in warm_up:
+                chain.ask(text, k=k)
+
+            def ask(question: Question) -> dict[str, Any]:
+                answer = chain.ask(question.text, k=k)
+                timings = {"retrieve": answer.retrieve_ms, "answer": answer.answer_ms, "total": answer.total_ms}
+                return timings | {"text": answer.answer}
+
+            return timed_answers(ask, questions, advance)
+        finally:
+            chain.store.close()
+
+    def over_http(
+        self, questions: Sequence[Question], warm_up: Sequence[str], advance: Callable[[int], None]
+    ) -> Answers:
+        """Sequential ``POST /v1/rag/query`` (httpx, keep-alive) to ``create_app(settings)`` served by uvicorn in a
+        thread of this process; latency from before the request is sent to the parsed reply."""
+        from mdslab.api.app import create_app
+        from mdslab.api.server import background_server
+
+        headers, k = {"X-API-Key": self.settings.api.api_key.get_secret_value()}, self.rag.top_k
+        with (
+            background_server(create_app(self.settings)) as url,
+            httpx.Client(base_url=url, headers=headers, timeout=60.0) as client,
+        ):
+            for text in warm_up:
+                client.post("/v1/rag/query", json={"question": text, "k": k}).raise_for_status()
+
+            def ask(question: Question) -> dict[str, Any]:
+                reply = client.post("/v1/rag/query", json={"question": question.text, "k": k})
+                body: dict[str, Any] = reply.raise_for_status().json()
+                return {**body["timings_ms"], "text": body["answer"]}
+
+            return timed_answers(ask, questions, advance)
 
     def _store(self, ef: int) -> PgVectorStore:
         if ef not in self.stores:
@@ -271,17 +312,19 @@ class Bench:
         return entry
 
 
-class Stage:
-    """The progress bar's one task, reset per step; calling it returns an ``advance(n)``."""
+Answers = list[dict[str, Any]]  # per question: client_ms, the server's retrieve/answer/total ms, contained
 
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task = progress.add_task("starting", total=None)
 
-    def __call__(self, text: str, total: float | None = None) -> Callable[[int], None]:
-        self.progress.reset(self.task, description=text, total=total, completed=0)
-        return lambda n: self.progress.advance(self.task, n)
-
-    def say(self, text: str) -> None:
-        """A step without a count (what ``on_step`` callbacks take)."""
-        self(text)
+def timed_answers(
+    ask: Callable[[Question], dict[str, Any]], questions: Sequence[Question], advance: Callable[[int], None]
+) -> Answers:
+    """Each question asked once, one after the other, timed around the call (``ask`` returns the server's
+    timings and the answer's text, which is checked for the expected phrase outside the timing)."""
+    answers = []
+    for question in questions:
+        started = time.perf_counter()
+        answer = ask(question)
+        answer["client_ms"] = (time.perf_counter() - started) * 1000
+        answers.append(answer | {"contained": question.contained_in(answer.pop("text"))})
+        advance(1)
+    return answers
