@@ -144,6 +144,13 @@ class ComputeSettings(BaseModel):
         "local Ray (a second process), the later one picks a random port and says so.",
     )
 
+    spark_event_log_dir: Path | None = Field(
+        default=None,
+        description="Where each Spark application writes its event log, read by Spark's History Server "
+        "(`mdslab spark history`); default: the state dir's spark-events folder.",
+    )
+    spark_history_port: int = Field(default=18080, ge=1, le=65535, description="Spark's History Server UI and API.")
+
     @property
     def local_ray_cpus(self) -> int:
         return self.ray_num_cpus or self.spark_executors * self.spark_executor_cores + 2

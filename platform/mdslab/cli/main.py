@@ -16,6 +16,7 @@ from mdslab.cli import (
     orchestration,
     pipeline,
     services,
+    spark,
     sql,
 )
 from mdslab.cli.context import one_line_errors, settings
@@ -41,6 +42,7 @@ app.add_typer(pipeline.pipeline_app, name="pipeline")
 app.command()(lake.tables)
 app.command()(lake.optimize)
 app.command()(sql.sql)
+app.add_typer(spark.spark_app, name="spark")
 app.add_typer(contracts.contracts_app, name="contracts")
 app.add_typer(governance.catalog_app, name="catalog")
 app.add_typer(governance.lineage_app, name="lineage")

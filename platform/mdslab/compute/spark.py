@@ -66,8 +66,9 @@ _lock = threading.RLock()
 _current: SparkRuntime | None = None
 
 
-def spark_configs(settings: ComputeSettings) -> dict[str, str]:
-    """The Spark configuration every mdslab session uses.
+def spark_configs(settings: ComputeSettings, event_log_dir: Path | None = None) -> dict[str, str]:
+    """The Spark configuration every mdslab session uses (``event_log_dir``: where the application's
+    event log goes, for Spark's History Server; None: no event log).
 
     The Java 17 ``--add-opens`` options go to every JVM: the driver (launched by PySpark), RayDP's app
     master (launched by a Ray actor, which reads only its own key) and the executors, and so does the
@@ -89,6 +90,10 @@ def spark_configs(settings: ComputeSettings) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.log4j.config.file.name": str(_driver_log4j2_file()),
     }
+    if event_log_dir is not None:
+        event_log_dir.mkdir(parents=True, exist_ok=True)  # Spark refuses to start without the folder
+        configs["spark.eventLog.enabled"] = "true"
+        configs["spark.eventLog.dir"] = event_log_dir.as_uri()
     if settings.ray_address is None:
         # Executors on this machine run Python UDFs with this interpreter; a cluster's nodes bring theirs.
         configs["spark.pyspark.python"] = sys.executable
@@ -96,8 +101,11 @@ def spark_configs(settings: ComputeSettings) -> dict[str, str]:
     return configs
 
 
-def start_spark(settings: ComputeSettings, app_name: str = "mdslab") -> SparkRuntime:
-    """Return this process's Spark session, starting Ray and Spark if none is running.
+def start_spark(
+    settings: ComputeSettings, app_name: str = "mdslab", *, event_log_dir: Path | None = None
+) -> SparkRuntime:
+    """Return this process's Spark session, starting Ray and Spark if none is running (``event_log_dir``:
+    see :func:`spark_configs`).
 
     A running session is reused whatever ``settings``/``app_name`` ask for: RayDP allows one session per
     process, and restarting it would cost far more than any sizing difference gains. Call
@@ -125,7 +133,7 @@ def start_spark(settings: ComputeSettings, app_name: str = "mdslab") -> SparkRun
             executor_cores=settings.spark_executor_cores,
             executor_memory=settings.spark_executor_memory,
             placement_group_strategy=settings.spark_placement or None,
-            configs=spark_configs(settings),
+            configs=spark_configs(settings, event_log_dir),
         )
         spark.sparkContext.setLogLevel(SPARK_LOG_LEVEL)
         prestart_exchange()
