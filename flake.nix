@@ -254,7 +254,9 @@
               prometheus.cli
               grafana
               process-compose
-            ];
+            ]
+            # headless Chromium renders the lab's pages in tests; nixpkgs builds it for Linux only
+            ++ lib.optionals stdenv.isLinux [ chromium ];
 
             shellHook = ''
               export UV_PYTHON_DOWNLOADS=never

@@ -126,11 +126,15 @@ def flake_inputs(flake: NixText) -> dict[str, str]:
 
 
 def dev_shell_packages(flake: NixText) -> list[str]:
-    """The nixpkgs attributes of devShells.default's `packages`: what `nix develop` puts on PATH."""
+    """The nixpkgs attributes of devShells.default's `packages`: what `nix develop` puts on PATH (with the
+    Linux-only ones appended after the list)."""
     _, shell = flake.block(r"devShells\.default = pkgs\.mkShell \{")
     start = shell.index("packages = with pkgs; [")
     listing = shell[start + len("packages = with pkgs; [") : shell.index("]", start)]
     names = listing.split()
+    linux_only = re.search(r"\]\s*(?:#[^\n]*\n\s*)*\+\+ lib\.optionals stdenv\.isLinux \[([^\]]*)\]", shell[start:])
+    if linux_only:  # packages nixpkgs builds for Linux only (`++ lib.optionals stdenv.isLinux [ ... ]`)
+        names += linux_only.group(1).split()
     assert all(re.fullmatch(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)?", name) for name in names), (
         f"keep devShells.default.packages a plain `with pkgs; [ name ... ]` list (or name.output): {names}"
     )

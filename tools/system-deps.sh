@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # System programs the test suite runs that no Python wheel ships: Prometheus (+ promtool), to check the
-# dashboards and alert rules against a real one, and nix-instantiate, to parse-check flake.nix.
+# dashboards and alert rules against a real one, nix-instantiate, to parse-check flake.nix, and Chromium,
+# to render the lab's web pages in a real browser (tests/browser.py).
 # Installs them from Debian when missing and possible (root + apt-get); `nix develop` provides them too.
 set -euo pipefail
-declare -A package_of=([prometheus]=prometheus [promtool]=prometheus [nix-instantiate]=nix-bin)
+declare -A package_of=([prometheus]=prometheus [promtool]=prometheus [nix-instantiate]=nix-bin [chromium]=chromium)
 missing=()
 for program in "${!package_of[@]}"; do
     command -v "$program" >/dev/null 2>&1 || missing+=("${package_of[$program]}")

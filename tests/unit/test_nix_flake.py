@@ -102,6 +102,7 @@ NIX_PACKAGE_OF = {
     "promtool": "prometheus.cli",  # nixpkgs' prometheus 3.x ships promtool in its `cli` output
     "grafana": "grafana",
     "process-compose": "process-compose",
+    "chromium": "chromium",
 }
 
 # Executables that come from the project's own environments, not from Nix, and why.

@@ -116,8 +116,9 @@ class SparkProvider:
 
     def _start(self) -> None:
         from mdslab.compute.spark import start_spark
+        from mdslab.compute.spark_history import event_log_dir
 
-        runtime = start_spark(self._settings.compute)
+        runtime = start_spark(self._settings.compute, event_log_dir=event_log_dir(self._settings))
         self._spark = runtime.spark
         self._owned = not runtime.reused
         self.started_in_s = 0.0 if runtime.reused else runtime.started_in_s
