@@ -244,3 +244,85 @@ def test_spark_runs_the_same_text_to_the_same_rows(built: Built, spark: Any) -> 
     assert again.rows.column("n").to_pylist() == [
         built.lake.row_count(SPEND, version=built.lake.current_version(SPEND))
     ]
+
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda path: path.stem)
+def test_each_notebook_runs_top_to_bottom_against_the_lab(built: Built, path: Path, tmp_path: Path) -> None:
+    """Executed in a real kernel (the lab's environment) with the test lab's settings, as `mdslab notebook`
+    gives them; any cell's error fails the test with the cell's traceback."""
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute(env=os.environ | built.settings.environment() | {"MPLBACKEND": "Agg"})
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code and all(cell.execution_count for cell in code)
+    assert not [output for cell in code for output in cell.outputs if output.output_type == "error"]
+    tables = next(cell for cell in code if "lake.info(spec.name)" in cell.source).outputs[0]["data"]["text/plain"]
+    assert f"{built.lake.current_version(SPEND)}" in tables and "gold.daily_spend" in tables
+
+
+def test_mdslab_notebook_serves_jupyterlab_on_loopback_behind_its_token(built: Built) -> None:
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from mdslab.polling import wait_until
+    from tests.conftest import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mdslab"), "notebook", "--port", str(port)],
+        env=os.environ | built.settings.environment() | {"COLUMNS": "300"}, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        token = re.search(r"/lab\?token=(\S+) ", banner)
+        assert token, banner
+        status: list[int] = []
+
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token.group(1)}", timeout=5):
+                    status.append(200)
+            except urllib.error.HTTPError as refused:
+                status.append(refused.code)
+            except OSError:
+                return False
+            return True
+
+        assert wait_until(answers, timeout_s=120, interval_s=0.5) and status[-1] == 200
+        with pytest.raises(urllib.error.HTTPError) as no_token:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernels", timeout=5)
+        assert no_token.value.code == 403
+        listening = {conn.laddr.ip for conn in psutil_connections(server.pid)}
+        assert listening and listening <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) in (0, -signal.SIGTERM, 130, 143)
+
+
+def psutil_connections(pid: int) -> list[Any]:
+    """Listening sockets of a process and its children."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    return [
+        conn
+        for proc in [parent, *parent.children(recursive=True)]
+        for conn in proc.net_connections(kind="inet")
+        if conn.status == psutil.CONN_LISTEN
+    ]

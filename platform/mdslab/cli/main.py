@@ -12,6 +12,7 @@ from mdslab.cli import (
     lake,
     llm,
     ml,
+    notebook,
     observability,
     orchestration,
     pipeline,
@@ -42,6 +43,7 @@ app.add_typer(pipeline.pipeline_app, name="pipeline")
 app.command()(lake.tables)
 app.command()(lake.optimize)
 app.command()(sql.sql)
+app.command()(notebook.notebook)
 app.add_typer(spark.spark_app, name="spark")
 app.add_typer(contracts.contracts_app, name="contracts")
 app.add_typer(governance.catalog_app, name="catalog")

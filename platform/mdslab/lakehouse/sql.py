@@ -115,7 +115,7 @@ def run_duckdb(
         con.execute("SET lock_configuration = true")
         check_read_only(resolved.text, con)
         timer.start()
-        rows, truncated = first_rows(con.execute(resolved.text).to_arrow_reader(), limit)
+        rows, truncated = first_rows(con.sql(resolved.text).to_arrow_reader(), limit)
     except duckdb.InterruptException:
         raise QueryTimeoutError(f"the query ran longer than {timeout_s:g} s and was cancelled") from None
     except duckdb.Error as exc:
