@@ -161,16 +161,8 @@ def print_report(report: dict[str, Any]) -> None:
             cells[1], cells[3] = "-", f"[bold]{cells[3]}[/]"
             rows.append(["", "[bold]Spark / pandas[/]", *cells, "", "", ""])
         rows.append(None)
-    columns: tuple[str, ...] = (
-        "rows",
-        "path",
-        "feature build s",
-        "frame load s",
-        "training s",
-        "total s",
-        "peak PSS GiB",
-    )
-    columns += ("peak RSS GiB", "CPU s", "others' CPU s (cores)", "ROC AUC", "PR AUC")
+    columns = ["rows", "path", "feature build s", "frame load s", "training s", "total s", "peak PSS GiB"]
+    columns += ["peak RSS GiB", "CPU s", "others' CPU s (cores)", "ROC AUC", "PR AUC"]
     table(None, columns, rows, left=2)
     for size in report["sizes"]:
         print_details(size)
