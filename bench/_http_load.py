@@ -100,6 +100,13 @@ class Requests:
     def wall(self, perf: float) -> float:
         return self.started_wall + (perf - self.started_perf)
 
+    def record(self, scheduled: float, sent: float, done: float, event_times_ms: dict[str, float]) -> None:
+        """One accepted request's times, and the event time of each event it carried."""
+        self.scheduled.append(scheduled)
+        self.sent.append(sent)
+        self.done.append(done)
+        self.event_times_ms.update(event_times_ms)
+
 
 def _accepted_ids(status: int, reply: bytes, ids: list[str], requests: Requests) -> bool:
     if status != 202:
@@ -138,11 +145,7 @@ async def closed_loop(
                 continue
             done = time.perf_counter()
             if _accepted_ids(status, reply, ids, requests):
-                requests.scheduled.append(sent)
-                requests.sent.append(sent)
-                requests.done.append(done)
-                sent_ms = requests.wall(sent) * 1000.0
-                requests.event_times_ms.update(dict.fromkeys(ids, sent_ms))
+                requests.record(sent, sent, done, dict.fromkeys(ids, requests.wall(sent) * 1000.0))
             on_done(len(ids))
         connection.close()
 
@@ -194,10 +197,7 @@ async def open_loop(
             done = time.perf_counter()
             idle.append(conn)
         if _accepted_ids(status, reply, [document["event_id"]], requests):
-            requests.scheduled.append(scheduled)
-            requests.sent.append(sent)
-            requests.done.append(done)
-            requests.event_times_ms[document["event_id"]] = event_ms
+            requests.record(scheduled, sent, done, {document["event_id"]: event_ms})
         on_done(1)
 
     requests.started_wall, requests.started_perf = time.time(), time.perf_counter()
