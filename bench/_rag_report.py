@@ -28,17 +28,15 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
     hnsw = at["retrieval"]["hnsw"] if at else []
     run = next((run for run in hnsw if run["ef_search"] == report["settings"]["ef_search"]), None)
     api = report.get("e2e", {}).get("api")
-    found = {
-        "retrieval_p95_ms_at_100k": run["latency_ms"]["p95"] if run else None,
-        "recall_at_10_at_100k": run["recall_at_k"] if run else None,
-        "api_query_p95_ms": api["client_ms"]["p95"] if api else None,
+    found = {  # the value, and whether it must be below the target (or at least the target)
+        "retrieval_p95_ms_at_100k": (run["latency_ms"]["p95"] if run else None, True),
+        "recall_at_10_at_100k": (run["recall_at_k"] if run else None, False),
+        "api_query_p95_ms": (api["client_ms"]["p95"] if api else None, True),
     }
-    met = {
-        "retrieval_p95_ms_at_100k": lambda value: value < TARGETS["retrieval_p95_ms_at_100k"],
-        "recall_at_10_at_100k": lambda value: value >= TARGETS["recall_at_10_at_100k"],
-        "api_query_p95_ms": lambda value: value < TARGETS["api_query_p95_ms"],
+    return {
+        key: {"value": value, "met": None if value is None else (value < TARGETS[key]) == below}
+        for key, (value, below) in found.items()
     }
-    return {key: {"value": value, "met": None if value is None else met[key](value)} for key, value in found.items()}
 
 
 def print_report(report: dict[str, Any]) -> None:
