@@ -100,6 +100,13 @@ class Requests:
     def wall(self, perf: float) -> float:
         return self.started_wall + (perf - self.started_perf)
 
+    def record(self, scheduled: float, sent: float, done: float, event_times_ms: dict[str, float]) -> None:
+        """One accepted request's times, and the event time of each event it carried."""
+        self.scheduled.append(scheduled)
+        self.sent.append(sent)
+        self.done.append(done)
+        self.event_times_ms.update(event_times_ms)
+
 
 def _accepted_ids(status: int, reply: bytes, ids: list[str], requests: Requests) -> bool:
     if status != 202:
@@ -138,11 +145,7 @@ async def closed_loop(
                 continue
             done = time.perf_counter()
             if _accepted_ids(status, reply, ids, requests):
-                requests.scheduled.append(sent)
-                requests.sent.append(sent)
-                requests.done.append(done)
-                sent_ms = requests.wall(sent) * 1000.0
-                requests.event_times_ms.update(dict.fromkeys(ids, sent_ms))
+                requests.record(sent, sent, done, dict.fromkeys(ids, requests.wall(sent) * 1000.0))
             on_done(len(ids))
         connection.close()
 
@@ -165,60 +168,36 @@ async def open_loop(
     ``max_connections`` are busy, and that wait counts in its latency."""
     requests = Requests()
     idle: list[Connection] = [await Connection(host, port, api_key).open() for _ in range(min(16, max_connections))]
+    slots = asyncio.Semaphore(max_connections)  # in use + idle never exceeds it: one opens only when none is idle
     opened = requests.connections = len(idle)
-    freed = asyncio.Condition()
     tasks: set[asyncio.Task[None]] = set()
 
-    async def connection() -> Connection:
+    async def one(document: dict[str, Any], scheduled: float, event_ms: float) -> None:
         nonlocal opened
-        async with freed:
-            while True:
-                while idle:
-                    candidate = idle.pop()
-                    if candidate.usable:
-                        return candidate
-                    candidate.close()
-                    opened -= 1
-                if opened < max_connections:
+        body = orjson.dumps(document)
+        async with slots:
+            while idle and not idle[-1].usable:
+                idle.pop().close()
+                opened -= 1
+            conn = idle.pop() if idle else None
+            try:
+                if conn is None:
+                    conn = Connection(host, port, api_key)
                     opened += 1
                     requests.connections = max(requests.connections, opened)
-                    break
-                await freed.wait()
-        try:
-            return await Connection(host, port, api_key).open()
-        except OSError:
-            opened -= 1
-            raise
-
-    async def release(conn: Connection | None) -> None:
-        nonlocal opened
-        async with freed:
-            if conn is not None:
-                idle.append(conn)
-            else:
-                opened -= 1
-            freed.notify()
-
-    async def one(document: dict[str, Any], scheduled: float, event_ms: float) -> None:
-        body = orjson.dumps(document)
-        conn: Connection | None = None
-        try:
-            conn = await connection()
-            sent = time.perf_counter()
-            status, reply = await conn.post(body)
-        except (OSError, asyncio.IncompleteReadError, HttpError) as exc:
-            requests.error(type(exc).__name__)
-            if conn is not None:
-                conn.close()
-            await release(None)
-            return
-        done = time.perf_counter()
-        await release(conn)
+                    await conn.open()
+                sent = time.perf_counter()
+                status, reply = await conn.post(body)
+            except (OSError, asyncio.IncompleteReadError, HttpError) as exc:
+                requests.error(type(exc).__name__)
+                if conn is not None:
+                    conn.close()
+                    opened -= 1
+                return
+            done = time.perf_counter()
+            idle.append(conn)
         if _accepted_ids(status, reply, [document["event_id"]], requests):
-            requests.scheduled.append(scheduled)
-            requests.sent.append(sent)
-            requests.done.append(done)
-            requests.event_times_ms[document["event_id"]] = event_ms
+            requests.record(scheduled, sent, done, {document["event_id"]: event_ms})
         on_done(1)
 
     requests.started_wall, requests.started_perf = time.time(), time.perf_counter()

@@ -56,9 +56,6 @@ class BronzeWatch:
                 found.append((int(entry["timestamp"]), ends))
         return found
 
-    def last_commit_ms(self) -> int:
-        return max(stamp for stamp, _ in self.commits())
-
     def freshness(self, event_times_ms: dict[str, float]) -> dict[str, Any]:
         """Per event: event time -> the Kafka create timestamp (the API's producer), -> the consumer's batch
         start (``ingested_at``), -> the commit that made the row queryable."""
@@ -120,7 +117,7 @@ class Stack:
             time.sleep(0.05)
         figures: dict[str, Any] = {"bronze_rows_after": seen, "caught_up": seen >= self.expected_rows}
         if figures["caught_up"] and requests.sent:
-            last_commit = self.watch.last_commit_ms() / 1000.0
+            last_commit = max(stamp for stamp, _ in self.watch.commits()) / 1000.0
             seconds = last_commit - requests.wall(min(requests.sent))
             figures["end_to_end_seconds"] = round(seconds, 3)
             figures["end_to_end_events_per_s"] = round(requests.accepted / seconds) if seconds > 0 else 0

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import psutil
 from _harness import GIB
@@ -85,26 +85,39 @@ def machine_busy_s() -> float:
     return float(times.user + times.nice + times.system + times.irq + times.softirq)
 
 
-@dataclass
-class TreeSampler:
-    """Samples the process tree every ``interval_s`` in a thread; :meth:`phase` measures one stretch of
-    work. Peak memory is the highest sample (a spike shorter than the interval may be missed)."""
+class Sampler:
+    """A thread that calls :meth:`sample` every ``interval_s`` while the ``with`` block runs; ``_current``
+    is the phase being measured (None between phases), guarded by ``_lock``. Peak memory is the highest
+    sample, so a spike shorter than the interval may be missed."""
 
-    interval_s: float = 0.5
-    _current: Phase | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    def __init__(self, interval_s: float = 0.5) -> None:
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
 
-    def __enter__(self) -> TreeSampler:
-        self._thread = threading.Thread(target=self._run, name="tree-sampler", daemon=True)
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+
+class TreeSampler(Sampler):
+    """This process tree sampled as a whole; :meth:`phase` measures one stretch of work."""
+
+    def __init__(self, interval_s: float = 0.5) -> None:
+        super().__init__(interval_s)
+        self._current: Phase | None = None
 
     def _record(self, snap: Snapshot) -> None:
         with self._lock:
@@ -113,9 +126,8 @@ class TreeSampler:
                 phase.peak_rss = max(phase.peak_rss, snap.rss)
                 phase.peak_processes = max(phase.peak_processes, snap.processes)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._record(snapshot())
+    def sample(self) -> None:
+        self._record(snapshot())
 
     @contextmanager
     def phase(self, name: str) -> Iterator[Phase]:
@@ -173,21 +185,17 @@ class RoleUsage:
         }
 
 
-class ProcessWatch:
+class ProcessWatch(Sampler):
     """CPU seconds per process and phase, and peak RSS/PSS of some, for paths that run in processes this
-    one did not all start (the embedded broker and S3 server): followed by role and pid, not as a tree.
-    Memory is sampled every ``interval_s`` in a thread."""
+    one did not all start (the embedded broker and S3 server): followed by role and pid, not as a tree."""
 
     def __init__(self, interval_s: float = 0.5) -> None:
-        self.interval_s = interval_s
+        super().__init__(interval_s)
         self.roles: dict[str, psutil.Process] = {}
         self.memory_roles: set[str] = set()
         self.phases: list[RoleUsage] = []
         self.overall = RoleUsage("overall")
         self._current: RoleUsage | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="process-watch", daemon=True)
 
     def add(self, role: str, pid: int | None, *, memory: bool = False) -> None:
         """Follow ``pid`` as ``role``; nothing when it is unknown (a server that is not local) or gone."""
@@ -200,15 +208,7 @@ class ProcessWatch:
         if memory:
             self.memory_roles.add(role)
 
-    def __enter__(self) -> ProcessWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample_memory(self) -> None:
+    def sample(self) -> None:
         for role in list(self.memory_roles):
             try:
                 memory = self.roles[role].memory_full_info()
@@ -219,10 +219,6 @@ class ProcessWatch:
                     if usage is not None:
                         usage.peak_rss[role] = max(usage.peak_rss.get(role, 0), memory.rss)
                         usage.peak_pss[role] = max(usage.peak_pss.get(role, 0), memory.pss)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._sample_memory()
 
     def _cpu(self) -> dict[str, float]:
         found = {}
@@ -240,13 +236,13 @@ class ProcessWatch:
         before, machine_before = self._cpu(), machine_busy_s()
         with self._lock:
             self._current = usage
-        self._sample_memory()
+        self.sample()
         started = time.perf_counter()
         try:
             yield usage
         finally:
             usage.seconds = time.perf_counter() - started
-            self._sample_memory()
+            self.sample()
             after = self._cpu()
             usage.cpu_s = {role: max(0.0, after[role] - before[role]) for role in after if role in before}
             usage.machine_cpu_s = machine_busy_s() - machine_before

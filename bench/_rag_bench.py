@@ -269,40 +269,33 @@ class Bench:
         entry["real"] = sum(1 for chunk_id in ids if not chunk_id.startswith("synthetic:"))
         entry["synthetic"] = len(ids) - entry["real"]
         retrieval: dict[str, Any] = {}
-        plans: dict[str, str] = {}
+
+        def hnsw(ef: int, what: str) -> dict[str, Any]:
+            store = self._store(ef)
+            advance = self.stage(f"{size:,}: HNSW search, {what}", len(queries))
+            searched = plan(store, queries[0], K)
+            latencies, found = search_hnsw(store, queries, K, WARM_UP, advance)
+            return truth.summary(latencies, found) | {"ef_search": ef, "plan": searched}
+
         with self.measure(f"retrieval {size}") as figures:
             advance = self.stage(f"{size:,}: exact search in numpy", len(queries))
             latencies, exact = search_numpy(ids, matrix, queries, K, WARM_UP, advance)
             truth = Truth(ids, matrix, queries, exact)
             retrieval["exact_numpy"] = truth.summary(latencies, exact) | spread(truth.scores, K)
             if as_indexed:
-                store = self._store(self.rag.ef_search)
-                advance = self.stage(f"{size:,}: HNSW search on the index as indexed", len(queries))
-                plans["as_indexed"] = plan(store, queries[0], K)
-                latencies, found = search_hnsw(store, queries, K, WARM_UP, advance)
-                retrieval["hnsw_as_indexed"] = truth.summary(latencies, found) | {
-                    "ef_search": self.rag.ef_search,
-                    "plan": plans["as_indexed"],
-                }
+                retrieval["hnsw_as_indexed"] = hnsw(self.rag.ef_search, "on the index as indexed")
             self.stage(f"{size:,}: building the HNSW index over {len(ids):,} rows")
             entry["hnsw_build"] = rebuild_hnsw(
                 self.store, args.maintenance_work_mem, m=args.m, ef_construction=args.ef_construction
             )
             entry["disk"] = sizes_on_disk(self.store)
-            retrieval["hnsw"] = []
-            for ef in sorted({*args.ef_search, self.rag.ef_search}):
-                store = self._store(ef)
-                advance = self.stage(f"{size:,}: HNSW search, ef_search {ef}", len(queries))
-                searched = plan(store, queries[0], K)
-                latencies, found = search_hnsw(store, queries, K, WARM_UP, advance)
-                retrieval["hnsw"].append(truth.summary(latencies, found) | {"ef_search": ef, "plan": searched})
+            retrieval["hnsw"] = [hnsw(ef, f"ef_search {ef}") for ef in sorted({*args.ef_search, self.rag.ef_search})]
             if args.exact_sql_queries:
                 subset = queries[: args.exact_sql_queries]
                 advance = self.stage(f"{size:,}: exact search in PostgreSQL", len(subset))
                 exact_plan = plan(self.store, subset[0], K, exact=True)
                 latencies, found = search_exact_sql(self.store, subset, K, min(2, len(subset)), advance)
                 retrieval["exact_sql"] = truth.summary(latencies, found) | {"plan": exact_plan}
-        del truth
         entry["usage"] = figures
         entry["retrieval"] = retrieval
         entry["lowest_ef_for_recall"] = next(  # among searches the planner ran on the HNSW index

@@ -1,11 +1,5 @@
-"""The corpus of bench/rag.py: simulated claims as claim documents, the question set, and the synthetic
-vectors that stand in for chunks that were not embedded.
-
-Claims come straight from the simulator, not from the lake: the raw claim events' JSON payloads (the
-contract fields, simulated without defects so every event is a valid claim) plus what silver adds to
-them, ``product`` from the policy and ``amount_claimed_usd`` through the pipeline's fixed FX table, which
-gives exactly the rows ``silver.claims`` would hold for ``CLAIM_COLUMNS``. Each becomes a document with
-``mdslab.llm.lake_documents.claim_document``, the function the platform indexes ``silver.claims`` with.
+"""The corpus of bench/rag.py (why it is built this way: bench/README.md, `bench/rag.py`): simulated claims
+as claim documents, the question set, and the synthetic vectors that stand in for chunks not embedded.
 """
 
 from __future__ import annotations
@@ -52,7 +46,9 @@ class Corpus:
 
 
 def claim_rows(transactions: int, seed: int) -> list[dict[str, Any]]:
-    """The claims of a simulated month as rows with ``CLAIM_COLUMNS``, in claim order."""
+    """The rows ``silver.claims`` would hold (``CLAIM_COLUMNS``), in claim order: the raw claim events simulated
+    without defects, plus what silver adds (``product`` from the policy, ``amount_claimed_usd`` through the
+    pipeline's FX table); ``build_corpus`` makes each a document with the platform's ``claim_document``."""
     data = simulate(SimulationConfig(transactions=transactions, seed=seed, invalid_share=0.0))
     policies = data.policies
     product = dict(zip(policies.column("policy_id").to_pylist(), policies.column("product").to_pylist(), strict=True))

@@ -49,7 +49,7 @@ def rebuild_hnsw(
     """Drop the HNSW index and build it again over every row (by default with the definition
     ``ensure_schema`` uses), then ANALYZE; seconds and any notice (e.g. the graph outgrowing
     maintenance_work_mem)."""
-    _mine(store)
+    drop_hnsw(store)
     notices: list[str] = []
     with store.connection() as conn:
 
@@ -58,7 +58,6 @@ def rebuild_hnsw(
 
         conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(maintenance_work_mem)))
         workers = conn.execute("SHOW max_parallel_maintenance_workers").fetchone()
-        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(_table(HNSW_INDEX)))
         conn.add_notice_handler(notice)
         try:
             started = time.perf_counter()
@@ -177,34 +176,31 @@ def _search_sql() -> sql.Composed:
 
 def plan(store: PgVectorStore, vector: npt.NDArray[np.float32], k: int, *, exact: bool = False) -> str:
     """The top plan nodes of the search query (e.g. 'Limit > Index Scan using chunks_embedding_hnsw')."""
-    with store.connection() as conn, conn.transaction():
-        if exact:
-            conn.execute("SET LOCAL enable_indexscan = off")
-        row = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) ") + _search_sql(), [vector, vector, k]).fetchone()
-    assert row is not None
-    return _nodes(row[0][0]["Plan"])
-
-
-def _nodes(node: dict[str, Any] | None) -> str:
-    names = []
-    while node is not None:
-        name = node["Node Type"] + (f" using {node['Index Name']}" if node.get("Index Name") else "")
-        names.append(name)
-        children = node.get("Plans") or []
-        node = children[0] if children else None
-    return " > ".join(names)
+    return _explain(store, _search_sql(), [vector, vector, k], exact=exact)
 
 
 def identifier_plan(store: PgVectorStore, vector: npt.NDArray[np.float32], identifier: str, k: int) -> str:
     """The plan of ``PgVectorStore.identifier_search`` for one key (full-text match, nearest first)."""
     query = sql.SQL(
-        "EXPLAIN (FORMAT JSON) SELECT {} FROM {} WHERE lexemes @@ (plainto_tsquery('simple', %s)) AND TRUE "
-        "ORDER BY embedding <=> %s LIMIT %s"
+        "SELECT {} FROM {} WHERE lexemes @@ (plainto_tsquery('simple', %s)) AND TRUE ORDER BY embedding <=> %s LIMIT %s"
     ).format(HIT_COLUMNS, _table("chunks"))
-    with store.connection() as conn:
-        row = conn.execute(query, [vector, identifier, vector, k]).fetchone()
+    return _explain(store, query, [vector, identifier, vector, k])
+
+
+def _explain(store: PgVectorStore, query: sql.Composed, params: list[Any], *, exact: bool = False) -> str:
+    """The plan's first node of each level, top down; ``exact``: with index scans off."""
+    with store.connection() as conn, conn.transaction():
+        if exact:
+            conn.execute("SET LOCAL enable_indexscan = off")
+        row = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) ") + query, params).fetchone()
     assert row is not None
-    return _nodes(row[0][0]["Plan"])
+    node: dict[str, Any] | None = row[0][0]["Plan"]
+    names = []
+    while node is not None:
+        names.append(node["Node Type"] + (f" using {node['Index Name']}" if node.get("Index Name") else ""))
+        children = node.get("Plans") or []
+        node = children[0] if children else None
+    return " > ".join(names)
 
 
 def timed(search: Callable[[Vector], list[str]], queries: Vectors, warm_up: int, advance: Advance) -> Searched:

@@ -1,19 +1,8 @@
-"""Locust load test of the ingestion API: single-event and batch POSTs of valid transactions.
-
-Run it against a running API (``mdslab serve``), with the API key the server was started with:
-
-    MDSLAB_API__API_KEY=... .tools/bin/uv run --group bench locust -f bench/locustfile.py --host http://127.0.0.1:8000
-
-then open http://127.0.0.1:8089, or run headless: ``--headless -u 50 -r 10 -t 60s``. Locust is in the
-optional dependency group `bench` (``uv run --group bench`` installs it into .venv).
-
-Each simulated user sends, back to back, single events (weight 10) and lists of ``INGEST_BATCH_SIZE``
-events (weight 1, default 500); users = concurrency. The events are built the way the simulator
-builds them (same ids, vocabularies and ranges, ``event_time`` = now) and each has a fresh
-``event_id``, so every accepted one is a new row in bronze. A request counts as a failure unless the
-API answers 202 with ``accepted`` equal to the events sent. This file needs only Locust, not mdslab.
-For figures against the project's targets use ``python bench/ingest.py``: it also measures the
-consumer, bronze freshness and the broker's own ceiling.
+"""Locust load test of the ingestion API: single-event and batch POSTs of valid transactions, each with a
+fresh ``event_id`` so every accepted one is a new row in bronze. How to run it and what it sends:
+bench/README.md, "Load tests with Locust". This file needs only Locust, not mdslab. For figures against
+the project's targets use ``python bench/ingest.py``: it also measures the consumer, bronze freshness and
+the broker's own ceiling.
 """
 
 from __future__ import annotations

@@ -161,16 +161,8 @@ def print_report(report: dict[str, Any]) -> None:
             cells[1], cells[3] = "-", f"[bold]{cells[3]}[/]"
             rows.append(["", "[bold]Spark / pandas[/]", *cells, "", "", ""])
         rows.append(None)
-    columns: tuple[str, ...] = (
-        "rows",
-        "path",
-        "feature build s",
-        "frame load s",
-        "training s",
-        "total s",
-        "peak PSS GiB",
-    )
-    columns += ("peak RSS GiB", "CPU s", "others' CPU s (cores)", "ROC AUC", "PR AUC")
+    columns = ["rows", "path", "feature build s", "frame load s", "training s", "total s", "peak PSS GiB"]
+    columns += ["peak RSS GiB", "CPU s", "others' CPU s (cores)", "ROC AUC", "PR AUC"]
     table(None, columns, rows, left=2)
     for size in report["sizes"]:
         print_details(size)
@@ -197,10 +189,8 @@ def print_details(size: dict[str, Any]) -> None:
     console.print(f"{label}: " + "; ".join(parts), highlight=False)
     if not (check := size.get("feature_check")):
         return
-    within, one_sided = (
-        check["rows_all_within_tolerance_share"],
-        check["rows_only_in_gold"] + check["rows_only_in_pandas"],
-    )
+    within = check["rows_all_within_tolerance_share"]
+    one_sided = check["rows_only_in_gold"] + check["rows_only_in_pandas"]
     verdict = "[green]agree[/]" if within == 1.0 and not one_sided else "[red]DIFFER[/]"
     detail = ", ".join(
         f"{name} {c['exact_share']:.2%} exact ({c['one_step_rounding_flips']:,} one-step rounding flips), "
