@@ -133,6 +133,22 @@ def whole_lab(services: Settings, prefix: str) -> Settings:
     return settings.model_copy(update={"ml": settings.ml.model_copy(update={"registry_prefix": f"{tag}-"})})
 
 
+def invoke_cli(settings: Settings, *args: str) -> Any:
+    """``mdslab ARGS`` in this process (Typer's runner) on the lake and database of ``settings`` (a test's
+    own buckets and database; the services are the session's)."""
+    from typer.testing import CliRunner
+
+    from mdslab.cli.main import app
+
+    env = {
+        "MDSLAB_LAKE__RAW_BUCKET": settings.lake.raw_bucket,
+        "MDSLAB_LAKE__CURATED_BUCKET": settings.lake.curated_bucket,
+        "MDSLAB_POSTGRES__DATABASE": settings.postgres.database,
+        "COLUMNS": "250",
+    }
+    return CliRunner().invoke(app, list(args), env=env)
+
+
 def free_port() -> int:
     """A loopback port nothing listens on right now."""
     with socket.socket() as sock:

@@ -9,9 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from mdslab.cli.main import app
 from mdslab.lakehouse import TableMissingError
 from mdslab.settings import Settings
 from mdslab.workloads.file_drop_feed import drop_batch
@@ -23,7 +21,7 @@ from mdslab.workloads.lineage.store import read_events
 from mdslab.workloads.pipeline.runner import PipelineReport, run_pipeline
 from mdslab.workloads.simulation_runs import next_run
 from mdslab.workloads.simulator import simulate
-from tests.conftest import fresh_lake
+from tests.conftest import fresh_lake, invoke_cli
 from tests.lineage_asserts import assert_well_formed_runs, parents
 
 pytestmark = pytest.mark.integration
@@ -104,13 +102,7 @@ def test_a_pipeline_run_reports_each_step_it_ran_under_its_parent(
 
 
 def _cli(settings: Settings, *args: str) -> Any:
-    env = {
-        "MDSLAB_LAKE__RAW_BUCKET": settings.lake.raw_bucket,
-        "MDSLAB_LAKE__CURATED_BUCKET": settings.lake.curated_bucket,
-        "MDSLAB_POSTGRES__DATABASE": settings.postgres.database,
-        "COLUMNS": "250",
-    }
-    return CliRunner().invoke(app, list(args), env=env)
+    return invoke_cli(settings, *args)
 
 
 def _json(result: Any) -> Any:

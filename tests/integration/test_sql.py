@@ -15,9 +15,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from pydantic import SecretStr
-from typer.testing import CliRunner
 
-from mdslab.cli.main import app
 from mdslab.lakehouse import Lakehouse
 from mdslab.lakehouse.sql import QueryTimeoutError, SqlError, run_duckdb
 from mdslab.settings import Settings
@@ -26,7 +24,7 @@ from mdslab.workloads.lake import lakehouse
 from mdslab.workloads.pipeline.runner import run_pipeline
 from mdslab.workloads.simulation_runs import next_run
 from mdslab.workloads.simulator import simulate
-from tests.conftest import fresh_lake
+from tests.conftest import fresh_lake, invoke_cli
 
 pytestmark = pytest.mark.integration
 
@@ -123,13 +121,7 @@ def test_a_query_over_its_time_is_cancelled(built: Built) -> None:
 
 
 def _cli(settings: Settings, *args: str) -> Any:
-    env = {
-        "MDSLAB_LAKE__RAW_BUCKET": settings.lake.raw_bucket,
-        "MDSLAB_LAKE__CURATED_BUCKET": settings.lake.curated_bucket,
-        "MDSLAB_POSTGRES__DATABASE": settings.postgres.database,
-        "COLUMNS": "200",
-    }
-    return CliRunner().invoke(app, ["sql", *args], env=env)
+    return invoke_cli(settings, "sql", *args)
 
 
 def test_the_command_prints_and_writes_each_format(built: Built, tmp_path: Path) -> None:

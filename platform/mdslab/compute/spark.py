@@ -25,7 +25,7 @@ import raydp
 from pyspark.sql import SparkSession
 
 from mdslab.compute.exchange import prestart_exchange, release_all_spark_inputs
-from mdslab.compute.java import JAVA17_OPTIONS, find_java_home, use_java_in_this_process
+from mdslab.compute.java import JAVA17_OPTIONS, find_java_home, log4j2_console, use_java_in_this_process
 from mdslab.compute.ray_runtime import ensure_ray
 from mdslab.errors import ConfigurationError
 from mdslab.settings import ComputeSettings
@@ -35,17 +35,7 @@ SPARK_LOG_LEVEL = "ERROR"
 # The driver JVM's log4j2 configuration. RayDP points the driver at a file name that no jar contains,
 # so without one log4j2 complains ("Reconfiguration failed") and Spark falls back to chatty defaults.
 # The gateway logger at the root's level stops PySpark's "Setting default log level" notice.
-_DRIVER_LOG4J2 = """\
-rootLogger.level = error
-rootLogger.appenderRef.console.ref = console
-appender.console.type = Console
-appender.console.name = console
-appender.console.target = SYSTEM_ERR
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
-logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer
-logger.gateway.level = error
-"""
+_DRIVER_LOG4J2 = log4j2_console("error", loggers=("org.apache.spark.api.python.PythonGatewayServer",))
 
 
 @dataclass(frozen=True)

@@ -13,22 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mdslab.compute.java import JAVA17_OPTIONS
+from mdslab.compute.java import JAVA17_OPTIONS, log4j2_console
 from mdslab.settings import Settings
 
 HISTORY_SERVER_CLASS = "org.apache.spark.deploy.history.HistoryServer"
 LOOPBACK = "127.0.0.1"
-
-# The server's own log: warnings and errors only (Spark's defaults print every replayed file at INFO).
-_LOG4J2 = """\
-rootLogger.level = warn
-rootLogger.appenderRef.console.ref = console
-appender.console.type = Console
-appender.console.name = console
-appender.console.target = SYSTEM_ERR
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n%ex
-"""
 
 
 def event_log_dir(settings: Settings) -> Path:
@@ -48,7 +37,7 @@ def history_server_command(java_home: Path, settings: Settings, *, port: int) ->
     logs.mkdir(parents=True, exist_ok=True)  # the server refuses to start on a missing folder
     log_config = settings.state_dir / "spark-history-log4j2.properties"
     log_config.parent.mkdir(parents=True, exist_ok=True)
-    log_config.write_text(_LOG4J2)
+    log_config.write_text(log4j2_console("warn"))  # Spark's defaults log every replayed file at INFO
     return [
         str(java_home / "bin" / "java"),
         "-Xmx512m",
