@@ -34,6 +34,7 @@ ROUTES = [
     ("GET", "/v1/catalog/{table}"),
     ("GET", "/v1/lineage"),
     ("GET", "/v1/lineage/runs"),
+    ("POST", "/v1/sql"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),

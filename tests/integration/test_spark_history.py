@@ -42,6 +42,7 @@ def _ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.I
     return address if isinstance(address, ipaddress.IPv4Address) else address.ipv4_mapped
 
 
+@pytest.mark.slow  # a Spark session of its own in a subprocess (~2 min): `make test-all` runs it
 def test_the_history_server_shows_a_pipeline_run_with_its_jobs_and_stages(services: Settings, tmp_path: Path) -> None:
     settings = fresh_lake(services, "hist")
     events = tmp_path / "spark-events"
