@@ -82,6 +82,7 @@ def resolve(lake: Lakehouse, query: str, quote: Callable[[str], str]) -> Resolve
     tokens = _tokens(query)
     pieces: list[str] = []
     refs: dict[str, TableRef] = {}
+    resolved: dict[tuple[str, str | None], TableRef] = {}
     done = 0
     index = 0
     while index < len(tokens):
@@ -90,7 +91,9 @@ def resolve(lake: Lakehouse, query: str, quote: Callable[[str], str]) -> Resolve
             index += 1
             continue
         name, version_text, used = matched
-        ref = _table_ref(lake, name, version_text)
+        if (name, version_text) not in resolved:  # a table named twice is looked up once
+            resolved[(name, version_text)] = _table_ref(lake, name, version_text)
+        ref = resolved[(name, version_text)]
         refs.setdefault(ref.view, ref)
         start, end = tokens[index][0], tokens[index + used - 1][1]
         pieces += [query[done:start], quote(ref.view)]
@@ -180,18 +183,18 @@ def _table_ref(lake: Lakehouse, name: str, version_text: str | None) -> TableRef
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"did you mean {close[0]}?" if close else "`mdslab tables` lists them"
         raise SqlError(f"unknown table {name}: {hint}")
-    latest = lake.version(name)
     if version_text is None:
         current = lake.current_version(name)
         if current is not None:
             return TableRef(name, current)
+        latest = lake.version(name)
         if latest is None:
             raise SqlError(f"table {name} has not been built yet: `mdslab pipeline run` (or `mdslab demo`) builds it")
         raise SqlError(
             f"table {name} has been built but no build of it has passed the quality gate yet (`mdslab pipeline "
             f"check` says why); {name}@v{latest} reads the latest build anyway"
         )
-    matched = _VERSION.fullmatch(version_text)
+    matched, latest = _VERSION.fullmatch(version_text), lake.version(name)
     if matched is None:
         raise SqlError(f"{name}@{version_text}: a version is written @v<number>, e.g. {name}@v{latest or 0}")
     version = int(matched.group(1))
