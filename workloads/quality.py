@@ -10,11 +10,14 @@ versions the gold tables recorded as their inputs, so a count compares like with
 
 from __future__ import annotations
 
+import functools
+import operator
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from mdslab.errors import MdslabError
@@ -70,15 +73,50 @@ class QualityReport:
         )
 
 
-def _repeated_keys(lake: Lakehouse, table: str, key: tuple[str, ...]) -> int:
-    """Rows whose key another row holds too (reads the key columns only: the gate runs after every batch)."""
+def _repeated_keys(lake: Lakehouse, table: str, key: tuple[str, ...], proven: int | None) -> int:
+    """Rows whose key another row holds too (reads the key columns only: the gate runs after every batch).
+
+    ``proven``: a version that passed this check (the published one). Its files that remain hold a subset
+    of its rows, so no two of them repeat a key: a repeat now involves a row of a file added since, and
+    only the keys found there are counted, over the rows the files' statistics cannot rule out. That
+    spares counting every distinct key of the table after each batch (~1.7 s per 5M keys, measured).
+    Without a proven version, or when most rows are new (a full rebuild), every key is counted."""
+    columns = ", ".join(key)
     con = duckdb.connect()
     try:
-        con.register("keys", lake.read_table(table, columns=list(key)))
-        row = con.execute(f"SELECT count(*) - count(DISTINCT ({', '.join(key)})) FROM keys").fetchone()
+        added = None
+        if proven is not None:
+            added = lake.rows_in_files_added_after(table, version=proven, columns=list(key))
+            if added.num_rows * 2 > lake.row_count(table):
+                added = None
+        if added is None:
+            con.register("keys", lake.read_table(table, columns=list(key)))
+            query = f"SELECT count(*) - count(DISTINCT ({columns})) FROM keys"
+        elif added.num_rows == 0:
+            return 0
+        else:
+            con.register("added", added)
+            con.register("keys", lake.read_table(table, columns=list(key), filters=_within(added)))
+            same = " AND ".join(f"k.{column} IS NOT DISTINCT FROM a.{column}" for column in key)
+            query = (
+                f"SELECT count(*) - count(DISTINCT ({columns})) FROM keys k "
+                f"WHERE EXISTS (SELECT 1 FROM added a WHERE {same})"
+            )
+        row = con.execute(query).fetchone()
         return int(row[0]) if row else 0
     finally:
         con.close()
+
+
+def _within(rows: pa.Table) -> pc.Expression | None:
+    """Each column between its least and greatest value in ``rows`` (a column holding nulls is left
+    open): lets the scan skip files whose statistics lie outside."""
+    bounds = [
+        (pc.field(name) >= pc.min(column)) & (pc.field(name) <= pc.max(column))
+        for name, column in zip(rows.column_names, rows.columns, strict=True)
+        if column.null_count == 0
+    ]
+    return functools.reduce(operator.and_, bounds) if bounds else None
 
 
 def _accounted(lake: Lakehouse, table: str, column: str | None) -> int:
@@ -106,7 +144,7 @@ def freshness(lake: Lakehouse, table: str) -> tuple[dict[str, int], list[str]]:
     return inputs, problems
 
 
-def _gold_checks(lake: Lakehouse, table: str) -> list[QualityCheck]:
+def _gold_checks(lake: Lakehouse, table: str, proven: int | None) -> list[QualityCheck]:
     if not lake.exists(table) or lake.row_count(table) == 0:
         return [QualityCheck("present", table, False, "missing or empty: run `mdslab pipeline run`")]
     checks = [QualityCheck("present", table, True, f"{lake.row_count(table):,} rows")]
@@ -118,7 +156,7 @@ def _gold_checks(lake: Lakehouse, table: str) -> list[QualityCheck]:
     )
     key = lake.spec(table).key
     if key:
-        duplicates = _repeated_keys(lake, table, key)
+        duplicates = _repeated_keys(lake, table, key, proven)
         checks.append(
             QualityCheck("unique key", table, duplicates == 0, f"{duplicates:,} rows repeat a ({', '.join(key)}) key")
         )
@@ -191,7 +229,12 @@ def check_gold(
     unknown = sorted(set(tables or ()) - set(GOLD_TABLES))
     if unknown:
         raise ValueError(f"the gate audits gold tables ({', '.join(GOLD_TABLES)}), not {', '.join(unknown)}")
-    checks = [check for table in selected for check in _gold_checks(lake, table)]
+    published = lake.publications()  # each passed every check, the unique key included
+    checks = [
+        check
+        for table in selected
+        for check in _gold_checks(lake, table, published[table].version if table in published else None)
+    ]
     silvers = sorted({RECONCILIATIONS[table][0] for table in selected})
     return QualityReport(
         [*checks, *_quarantine_checks(lake, silvers, max_quarantine_share)], _audited_versions(lake, selected)

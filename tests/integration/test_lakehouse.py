@@ -81,6 +81,21 @@ def test_merge_upserts_on_the_key(lake: Lakehouse) -> None:
     assert table.column("amount").to_pylist() == [1.0, 2.0, 2.0]
 
 
+def test_rows_in_files_added_after_a_version_are_what_commits_since_wrote(lake: Lakehouse) -> None:
+    """What the gate's key check reads instead of the whole table: appended rows, and the whole file a
+    MERGE rewrote (its untouched rows included), never a file the earlier version already had."""
+    first = lake.write_table("silver.things", rows(["a", "b"]))
+    lake.write_table("silver.things", rows(["c"]))
+    assert lake.rows_in_files_added_after("silver.things", version=first, columns=["id"]).column("id").to_pylist() == [
+        "c"
+    ]
+    lake.merge_table("silver.things", rows(["b", "d"], amount=2.0))
+    added = lake.rows_in_files_added_after("silver.things", version=first, columns=["id"])
+    assert sorted(added.column("id").to_pylist()) == ["a", "b", "c", "d"]  # a shares b's rewritten file
+    latest = lake.version("silver.things") or 0
+    assert lake.rows_in_files_added_after("silver.things", version=latest, columns=["id"]).num_rows == 0
+
+
 def test_a_table_of_an_older_design_changes_only_by_a_full_overwrite(lake: Lakehouse) -> None:
     """The lab before and after an upgrade that partitions ``silver.things`` by month instead of by day."""
     day, month = pa.field("day", pa.date32()), pa.field("month", pa.date32())

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from typer.testing import CliRunner
@@ -199,8 +201,13 @@ def test_a_new_batch_makes_new_versions_time_travel_keeps_the_old_and_the_gate_n
     assert lake.row_count("silver.transactions", version=before) == old_rows
     assert lake.row_count("silver.transactions") > old_rows
 
+    # Repeats of published keys, and a new key twice: the gate counts both from the appended file alone
+    # (the published version passed the check), 2 + 1 extra copies.
     monthly = lake.read_table("gold.claims_monthly")
-    lake.write_table("gold.claims_monthly", monthly.slice(0, 2))
+    month = monthly.schema.get_field_index("incident_month")
+    unseen = monthly.slice(0, 1).set_column(month, "incident_month", pa.array([date(1999, 1, 1)], pa.date32()))
+    unseen = unseen.cast(monthly.schema)
+    lake.write_table("gold.claims_monthly", pa.concat_tables([monthly.slice(0, 2), unseen, unseen]))
     gate = check_gold(lake, max_quarantine_share=0.0)
     failed = {(c.table, c.name) for c in gate.failures}
     assert ("gold.daily_spend", "fresh") in failed and ("gold.fraud_features", "fresh") in failed
@@ -214,6 +221,6 @@ def test_a_new_batch_makes_new_versions_time_travel_keeps_the_old_and_the_gate_n
 
     result = CliRunner().invoke(app, ["pipeline", "check", "--json"], env=settings.environment())
     assert result.exit_code == 1
-    assert "gold.claims_monthly unique key: 2 rows repeat a (incident_month, region, product, claim_type) key" in (
+    assert "gold.claims_monthly unique key: 3 rows repeat a (incident_month, region, product, claim_type) key" in (
         result.output
     )

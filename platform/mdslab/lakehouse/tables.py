@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
@@ -256,6 +257,17 @@ class Lakehouse:
                 f"{name} v{after + 1}..v{to} holds {', '.join(sorted(kinds))} changes, not only new rows"
             )
         return changes.select(wanted.names).cast(wanted)
+
+    def rows_in_files_added_after(self, name: str, *, version: int, columns: list[str]) -> pa.Table:
+        """The latest snapshot's rows that sit in data files the snapshot at ``version`` did not have: every
+        row a commit since wrote (appended, or rewritten by a MERGE or an overwrite), plus the rows that
+        share a rewritten file. The other rows are exactly rows ``version`` held (Delta never changes a
+        file), which lets a check proven on ``version`` look at the new files only."""
+        earlier = self.delta(name, version=version).get_add_actions(flatten=True)
+        kept = set(pa.table(earlier).column("path").to_pylist())
+        latest = self.delta(name).to_pyarrow_dataset()
+        added = [fragment for fragment in latest.get_fragments() if fragment.path not in kept]
+        return ds.FileSystemDataset(added, latest.schema, latest.format, latest.filesystem).to_table(columns=columns)
 
     def _overwrites(self, name: str, *, after: int, to: int) -> list[int]:
         """The versions in ``after`` + 1 .. ``to`` written in overwrite mode (read from the log's history,
