@@ -15,6 +15,8 @@ FRAUD_INPUT_COLUMNS = (
     "event_id", "customer_id", "merchant_id", "event_time", "amount_usd", "merchant_category", "channel",
     "local_hour", "distance_from_home_km", "lat", "lon",
 )  # fmt: skip
+# what its windows read of a customer's earlier row (an increment reads only these of the look-back)
+FRAUD_WINDOW_COLUMNS = ("customer_id", "merchant_id", "event_time", "amount_usd", "channel", "lat", "lon")
 
 
 def daily_spend_plan(d: Dialect) -> SqlPlan:

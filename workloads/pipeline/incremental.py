@@ -232,10 +232,11 @@ def new_values(table: str, *columns: str) -> Scope:
 
 
 def fraud_features_increment(
-    factory: Callable[[Dialect], SqlPlan], columns: tuple[str, ...], look_back_us: int
+    factory: Callable[[Dialect], SqlPlan], columns: tuple[str, ...], window_columns: tuple[str, ...], look_back_us: int
 ) -> Incremental:
     """Point-in-time fraud features from each touched customer's start on (see the module docstring);
-    ``columns``: the silver columns the plan reads; ``look_back_us``: its longest bounded window."""
+    ``columns``: the silver columns the plan reads; ``window_columns``: those its windows read of an
+    earlier row; ``look_back_us``: its longest bounded window."""
     plan = factory(DUCKDB)
     silver = plan.inputs["silver_transactions"]
     (output,) = plan.outputs
@@ -262,15 +263,16 @@ def fraud_features_increment(
                 return StepOutput({output: nothing}, 0, modes={output: "merge"})
             # Filters are joins in DuckDB: an Arrow isin over tens of thousands of customers cost more than
             # the read (measured). The month bound prunes partitions, the date bound files (their statistics).
-            first_us = pc.min(starts.column("start_us")).as_py() - look_back_us - DAY_US
-            first_day = datetime.fromtimestamp(first_us / 1e6, UTC).date()
-            since = (pc.field("event_month") >= first_day.replace(day=1)) & (pc.field("event_date") >= first_day)
+            start_us = pc.min(starts.column("start_us")).as_py()
+            since, outputs_from = _from_day(start_us - look_back_us - DAY_US), _from_day(start_us)
+            read = functools.partial(ctx.lake.read_table, silver, version=at)
+            # Each row is read once, with the columns its part needs: a batch right after a large backfill
+            # looks back over most of the lake, and event ids are the costliest column to read.
             con.register("starts", starts)
-            con.register("recent", ctx.lake.read_table(silver, version=at, columns=list(columns), filters=since))
-            # Each row is read once: a batch right after a large backfill looks back over most of the lake.
-            older = ctx.lake.read_table(silver, version=at, columns=list(_UNBOUNDED_COLUMNS), filters=~since)
-            con.register("older", older)
-            visible = con.sql(_VISIBLE_ROWS.format(look_back_us=look_back_us, unbounded=_UNBOUNDED)).to_arrow_table()
+            con.register("recent", read(columns=list(columns), filters=outputs_from))
+            con.register("context", read(columns=list(window_columns), filters=since & ~outputs_from))
+            con.register("older", read(columns=list(_UNBOUNDED_COLUMNS), filters=~since))
+            visible = con.sql(_VISIBLE_ROWS.format(look_back_us=look_back_us)).to_arrow_table()
             labels_table = plan.inputs["fraud_labels"]
             con.register("labels", ctx.lake.read_table(labels_table, version=int(current[labels_table])))
             con.register("visible", visible)
@@ -293,25 +295,40 @@ def fraud_features_increment(
 
 
 DAY_US = 86_400_000_000
+
+
+def _from_day(at_us: int) -> pc.Expression:
+    """Rows from the UTC day of ``at_us`` on: the month bound prunes partitions, the date bound files
+    (their statistics). Filters on customers are joins in DuckDB instead: an Arrow isin over tens of
+    thousands of customers cost more than the read (measured)."""
+    day = datetime.fromtimestamp(at_us / 1e6, UTC).date()
+    return (pc.field("event_month") >= day.replace(day=1)) & (pc.field("event_date") >= day)
+
+
 # What the unbounded features (time since the previous transaction, distance from the previous located
 # one, a merchant never seen before) read of a row; nothing else of the older rows reaches a window.
-_UNBOUNDED_COLUMNS = ("event_id", "customer_id", "merchant_id", "event_time", "lat", "lon")
-_UNBOUNDED = ", ".join(_UNBOUNDED_COLUMNS)
-# What a touched customer's rows from ``start_us`` on can see: every row from ``look_back_us`` before it
-# (read from ``recent``, the partitions and files that can hold them), and of the older ones (the rest of
-# ``recent`` and ``older``, the rows outside those files: only the columns above, the others null) the
-# latest, the latest with a location, the latest at each merchant.
+_UNBOUNDED_COLUMNS = ("customer_id", "merchant_id", "event_time", "lat", "lon")
+# The rows a touched customer's rows from ``start_us`` on can see, from three reads that split silver by
+# day: ``recent`` (from the earliest start's day: every column, these rows are the output), ``context``
+# (the look-back before it: the columns windows read) and ``older`` (the rest: the columns above). Every
+# row from ``look_back_us`` before the customer's start is kept, and of the earlier ones the latest, the
+# latest with a location, the latest at each merchant the later rows name (the columns they were not
+# read with are null; the plan's output for such rows is discarded).
 _VISIBLE_ROWS = """
 WITH age AS (SELECT customer_id, start_us - {look_back_us} AS from_us FROM starts),
-r AS (SELECT r.* FROM recent r JOIN age a ON r.customer_id = a.customer_id WHERE epoch_us(r.event_time) >= a.from_us),
-o AS (SELECT o.* FROM (SELECT * FROM older UNION ALL BY NAME SELECT {unbounded} FROM recent) o
-      JOIN age a ON o.customer_id = a.customer_id WHERE epoch_us(o.event_time) < a.from_us),
+touched AS (
+  SELECT t.*, row_number() OVER () AS _row, epoch_us(t.event_time) >= a.from_us AS _windowed
+  FROM (SELECT * FROM recent UNION ALL BY NAME SELECT * FROM context UNION ALL BY NAME SELECT * FROM older) t
+  JOIN age a ON t.customer_id = a.customer_id
+),
+r AS (SELECT * FROM touched WHERE _windowed),
+o AS (SELECT * FROM touched WHERE NOT _windowed),
 kept AS (
-  SELECT arg_max(event_id, event_time) AS event_id FROM o GROUP BY customer_id
-  UNION SELECT arg_max(event_id, event_time) FROM o WHERE lat IS NOT NULL GROUP BY customer_id
-  UNION SELECT arg_max(event_id, event_time) FROM o WHERE lon IS NOT NULL GROUP BY customer_id
-  UNION SELECT arg_max(o.event_id, o.event_time) FROM o SEMI JOIN r ON o.customer_id = r.customer_id
+  SELECT arg_max(_row, event_time) AS _row FROM o GROUP BY customer_id
+  UNION SELECT arg_max(_row, event_time) FROM o WHERE lat IS NOT NULL GROUP BY customer_id
+  UNION SELECT arg_max(_row, event_time) FROM o WHERE lon IS NOT NULL GROUP BY customer_id
+  UNION SELECT arg_max(o._row, o.event_time) FROM o SEMI JOIN r ON o.customer_id = r.customer_id
         AND o.merchant_id = r.merchant_id GROUP BY o.customer_id, o.merchant_id
 )
-SELECT * FROM r UNION ALL BY NAME SELECT * FROM o WHERE event_id IN (SELECT event_id FROM kept)
+SELECT * EXCLUDE (_row, _windowed) FROM touched WHERE _windowed OR _row IN (SELECT _row FROM kept)
 """

@@ -10,6 +10,7 @@ from mdslab.workloads.pipeline.engines import run_spark
 from mdslab.workloads.pipeline.gold_sql import (
     FRAUD_INPUT_COLUMNS,
     FRAUD_LOOK_BACK_US,
+    FRAUD_WINDOW_COLUMNS,
     claims_features_plan,
     claims_monthly_plan,
     daily_spend_plan,
@@ -100,7 +101,7 @@ STEPS: tuple[Step, ...] = (
         "gold",
         fraud_features_plan,
         "Point-in-time fraud features per transaction, with labels.",
-        fraud_features_increment(fraud_features_plan, FRAUD_INPUT_COLUMNS, FRAUD_LOOK_BACK_US),
+        fraud_features_increment(fraud_features_plan, FRAUD_INPUT_COLUMNS, FRAUD_WINDOW_COLUMNS, FRAUD_LOOK_BACK_US),
     ),
     spark_step(
         "gold_claims_monthly",
