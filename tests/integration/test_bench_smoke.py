@@ -2,7 +2,7 @@
 
 Tiny sizes measure nothing; these check that each command still starts, does every step against the
 real services, and writes its results JSON with the figures the README quotes. The ones that need a
-Spark session of their own (training, lineage, the incremental pipeline: ~1 min each to start Spark in
+Spark session of their own (training, lineage, the incremental pipeline, SQL: ~1 min each to start Spark in
 a subprocess) are marked slow (`make test-all`); all of them are type-checked in `make lint` and
 `make test` too.
 """
@@ -91,3 +91,14 @@ def test_incremental_pipeline_bench(services: Settings, tmp_path: Path) -> None:
         services, tmp_path, "pipeline.py", "--incremental", "--rows", "2000", "--batches", "1", "--batch-rows", "1000"
     )
     assert len(report["increments"]) == 1 and report["full_rebuild"]["published"]
+
+
+@pytest.mark.slow
+def test_sql_bench(services: Settings, tmp_path: Path) -> None:
+    report = _bench(services, tmp_path, "sql.py", "--rows", "5000", "--repeat", "1", "--spark-repeat", "1")
+    (size,) = report["sizes"]
+    assert size["builds_s"] and size["previous_version"] is not None and size["local_copy"]["snapshots"]
+    for query in size["queries"].values():  # every engine answered, with the ceiling's rows
+        assert query["parquet"]["median_s"] > 0 and query["mdslab"]["vs_parquet"] > 0
+        assert query["mdslab"]["answer"]["agree"] and query["spark"]["answer"]["agree"], query
+    assert any(query["parquet"]["rows"] for query in size["queries"].values())
