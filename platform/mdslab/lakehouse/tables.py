@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from mdslab import objectstore
 from mdslab.errors import MdslabError, ServiceUnavailableError
@@ -258,12 +258,16 @@ class Lakehouse:
             )
         return changes.select(wanted.names).cast(wanted)
 
-    def rows_in_files_added_after(self, name: str, *, version: int, columns: list[str]) -> pa.Table:
+    def rows_in_files_added_after(self, name: str, *, version: int, columns: list[str]) -> pa.Table | None:
         """The latest snapshot's rows that sit in data files the snapshot at ``version`` did not have: every
         row a commit since wrote (appended, or rewritten by a MERGE or an overwrite), plus the rows that
         share a rewritten file. The other rows are exactly rows ``version`` held (Delta never changes a
-        file), which lets a check proven on ``version`` look at the new files only."""
-        earlier = self.delta(name, version=version).get_add_actions(flatten=True)
+        file), which lets a check proven on ``version`` look at the new files only. None when ``version``
+        can no longer be opened (its log expired, or the table was recreated with fewer versions)."""
+        try:
+            earlier = self.delta(name, version=version).get_add_actions(flatten=True)
+        except DeltaError:
+            return None
         kept = set(pa.table(earlier).column("path").to_pylist())
         latest = self.delta(name).to_pyarrow_dataset()
         added = [fragment for fragment in latest.get_fragments() if fragment.path not in kept]
