@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,46 +64,48 @@ def test_ray_and_spark_listen_on_loopback_only(services: Settings, spark: Any) -
     assert ui.hostname == "127.0.0.1" and ui.port in {port for _ip, port, name in listeners if name == "java"}, ui
 
 
-RAY_WITH_DASHBOARD = textwrap.dedent(
-    """
-    import sys
-    from mdslab.compute.ray_runtime import dashboard_url, ensure_ray
-    from mdslab.settings import load_settings
-    ensure_ray(load_settings().compute)
-    print("ready", dashboard_url(), flush=True)
-    sys.stdin.read()  # until stopped
-    """
-)
-
-
 @dataclass(frozen=True)
 class Server:
-    """A command that serves on the port it is given, as a person starts it."""
+    """A command that serves on the port it is given, started as a person starts it."""
 
-    command: Callable[[int], list[str]]  # its command line, given a free port
-    environment: Callable[[int], dict[str, str]] = field(default=lambda _port: {})  # on top of the lab's settings
+    args: tuple[str, ...] = ()  # `mdslab` arguments; `--port N` is added
+    python: str = ""  # or this code, run by the lab's Python (a server that has no command of its own)
+    env: dict[str, str] = field(default_factory=dict)  # on top of the lab's settings; "{port}" is the port
     banner: str = ""  # a line it prints once fully up, when its port opens before it is
 
 
-# The lab's serving commands. Adding one is one line here; the console, once it is on main:
-#   pytest.param(Server(lambda port: [MDSLAB, "console", "--port", str(port)]), id="console"),
-SERVERS = [
-    pytest.param(Server(lambda port: [MDSLAB, "serve", "--port", str(port)]), id="serve"),
-    pytest.param(Server(lambda port: [MDSLAB, "spark", "history", "--port", str(port)]), id="spark-history"),
-    pytest.param(Server(lambda port: [MDSLAB, "notebook", "--port", str(port)]), id="notebook", marks=pytest.mark.slow),
-    pytest.param(
-        Server(
-            lambda _port: [sys.executable, "-c", RAY_WITH_DASHBOARD],
-            lambda port: {
-                "MDSLAB_COMPUTE__RAY_DASHBOARD": "true",
-                "MDSLAB_COMPUTE__RAY_DASHBOARD_PORT": str(port),
-                "MDSLAB_COMPUTE__RAY_METRICS_PORT": "0",  # the suite's Ray holds the configured one
-            },
-            banner="ready http://127.0.0.1:",
-        ),
-        id="ray-dashboard",
-        marks=pytest.mark.slow,
+def _command(server: Server, port: int) -> list[str]:
+    if server.python:
+        return [sys.executable, "-c", server.python]
+    return [MDSLAB, *server.args, "--port", str(port)]
+
+
+RAY_WITH_DASHBOARD = Server(
+    python=textwrap.dedent(
+        """
+        import sys
+        from mdslab.compute.ray_runtime import dashboard_url, ensure_ray
+        from mdslab.settings import load_settings
+        ensure_ray(load_settings().compute)
+        print("ready", dashboard_url(), flush=True)
+        sys.stdin.read()  # until stopped
+        """
     ),
+    env={
+        "MDSLAB_COMPUTE__RAY_DASHBOARD": "true",
+        "MDSLAB_COMPUTE__RAY_DASHBOARD_PORT": "{port}",
+        "MDSLAB_COMPUTE__RAY_METRICS_PORT": "0",  # the suite's Ray holds the configured one
+    },
+    banner="ready http://127.0.0.1:",
+)
+
+# The lab's serving commands. Adding one is one line; the console, once it is on main:
+#   pytest.param(Server(("console",)), id="console"),
+SERVERS = [
+    pytest.param(Server(("serve",)), id="serve"),
+    pytest.param(Server(("spark", "history")), id="spark-history"),
+    pytest.param(Server(("notebook",)), id="notebook", marks=pytest.mark.slow),
+    pytest.param(RAY_WITH_DASHBOARD, id="ray-dashboard", marks=pytest.mark.slow),
 ]
 
 
@@ -112,10 +113,11 @@ SERVERS = [
 def test_a_serving_command_listens_on_loopback_only(server: Server, services: Settings, tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "server.log"
-    env = os.environ | services.environment() | server.environment(port) | {"COLUMNS": "300"}
+    extra = {name: value.format(port=port) for name, value in server.env.items()}
+    env = os.environ | services.environment() | extra | {"COLUMNS": "300"}
     with log.open("w") as output:
         process = subprocess.Popen(
-            server.command(port), env=env, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
+            _command(server, port), env=env, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
     try:
