@@ -4,9 +4,10 @@ History Server, JupyterLab). Seen before: ~20 sockets on every interface and on 
 pipeline run.
 
 Each serving command is started as a person would (a subprocess on a free port), checked once its port
-listens, and stopped. In the default suite: the API (`mdslab serve`, where `POST /v1/sql` lives) and the History
-Server (a JVM start, a few seconds); JupyterLab is checked there by test_sql's notebook test, so its row here is
-`slow`, as is the Ray dashboard's (a Ray of its own: 10-30 s on 2 cores)."""
+listens, and stopped. The default suite keeps the cheap ones: the live Spark UI (in the suite's own session,
+free) and Spark's History Server (a JVM start: ~6 CPU seconds). The others are `slow` (`make test-all`): the
+API (`mdslab serve`, where `POST /v1/sql` lives: ~9 CPU seconds of imports before it listens), JupyterLab
+(also checked in the default suite by test_sql's notebook test) and a Ray with its dashboard (10-60 s)."""
 
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ RAY_WITH_DASHBOARD = Server(
 # The lab's serving commands. Adding one is one line; the console, once it is on main:
 #   pytest.param(Server(("console",)), id="console"),
 SERVERS = [
-    pytest.param(Server(("serve",)), id="serve"),
+    pytest.param(Server(("serve",)), id="serve", marks=pytest.mark.slow),
     pytest.param(Server(("spark", "history")), id="spark-history"),
     pytest.param(Server(("notebook",)), id="notebook", marks=pytest.mark.slow),
     pytest.param(RAY_WITH_DASHBOARD, id="ray-dashboard", marks=pytest.mark.slow),
