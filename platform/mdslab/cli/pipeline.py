@@ -134,7 +134,10 @@ def _watch(current: Settings, steps: list[str] | None, full_refresh: bool, share
 def say_live_uis(runtime: SparkRuntime) -> None:
     """Where to watch the Spark session a command just started, while it lives; Spark's History Server
     shows it afterwards."""
-    uis = ", ".join(f"{name} {url}" for name, url in runtime.live_uis.items())
+    live = runtime.live_uis
+    uis = ", ".join(f"{name} {url}" for name, url in live.items())
+    if "Ray dashboard" in live:
+        uis += " (it asks for Ray's token: `ray get-auth-token`)"
     if uis:
         console.print(f"{uis} (while this runs; afterwards `mdslab spark history`)", style="dim", highlight=False)
 

@@ -59,7 +59,8 @@ def compute_web_uis(settings: ComputeSettings) -> list[WebUi]:
         ray = WebUi(
             "Ray dashboard",
             f"http://{host}:{settings.ray_dashboard_port}",
-            "while a local Ray runs (with Spark); if taken, the next free one from 8265",
+            "while a local Ray runs (with Spark); if taken, the next free one from 8265; it asks for Ray's "
+            "token: `ray get-auth-token`",
         )
     else:
         ray = WebUi("Ray dashboard", None, "off: MDSLAB_COMPUTE__RAY_DASHBOARD=true turns it on")
