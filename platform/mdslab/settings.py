@@ -150,6 +150,22 @@ class ComputeSettings(BaseModel):
         "(`mdslab spark history`); default: the state dir's spark-events folder.",
     )
     spark_history_port: int = Field(default=18080, ge=1, le=65535, description="Spark's History Server UI and API.")
+    spark_ui: bool = Field(
+        default=True,
+        description="Spark's live UI (jobs, stages, SQL plans, executors of the running session) on `bind_address`, "
+        "with a local Ray only: a cluster's driver would serve it on every interface. Off: no web server.",
+    )
+    spark_ui_port: int = Field(
+        default=4040, ge=1, le=65535, description="The live Spark UI's port; taken, Spark tries the next 16."
+    )
+    ray_dashboard: bool = Field(
+        default=False,
+        description="Ray's dashboard for a local Ray, on `bind_address`. Off by default: it adds 11 processes, "
+        "~250 MB and seconds of CPU to every Ray start on 2 cores (docs/design-notes.md).",
+    )
+    ray_dashboard_port: int = Field(
+        default=8265, ge=1, le=65535, description="The Ray dashboard's port; taken, Ray picks a free one from 8265."
+    )
 
     @property
     def local_ray_cpus(self) -> int:

@@ -55,6 +55,7 @@ def test_the_history_server_shows_a_pipeline_run_with_its_jobs_and_stages(servic
         timeout=900, check=False,
     )  # fmt: skip
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert "Spark UI http://127.0.0.1:" in run.stdout  # where to watch it live, said while it ran
     (log,) = list(events.iterdir())  # one application: the run's Spark session, ended
     assert not log.name.endswith(".inprogress"), log.name
 

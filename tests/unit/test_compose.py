@@ -39,7 +39,7 @@ CORE_SERVICES = {
     *("kafka", "s3", "s3-buckets", "postgres", "mlflow", "airflow"),
     *("prometheus", "grafana", "cadvisor"),
 }
-ONE_SHOT_SERVICES = {"s3-buckets", "openmetadata-db-init", "openmetadata-migrate", "marquez-db-init"}
+ONE_SHOT_SERVICES = {"s3-buckets", "openmetadata-db-init", "openmetadata-migrate", "marquez-db-init", "trino-register"}
 # cAdvisor reads the host's container state: the only absolute bind mounts allowed, read-only.
 CADVISOR_HOST_PATHS = {"/", "/var/run", "/sys", "/var/lib/docker", "/dev/disk"}
 PLACEHOLDER = "change-me"
@@ -441,7 +441,8 @@ def test_optional_profiles_are_not_started_by_default(compose: dict[str, Any]) -
     assert {"openmetadata-server", "openmetadata-ingestion", "openmetadata-search"} <= by_profile["openmetadata"]
     assert by_profile["ray"] == {"ray-head", "ray-worker"}
     assert by_profile["lineage"] == {"marquez-db-init", "marquez", "marquez-web"}
-    assert set(by_profile) == {"openmetadata", "mongodb", "alloy", "ray", "lineage"}
+    assert by_profile["bi"] == {"trino", "trino-register", "superset"}
+    assert set(by_profile) == {"openmetadata", "mongodb", "alloy", "ray", "lineage", "bi"}
     default = {name for name, service in services.items() if not service.get("profiles")}
     assert default == CORE_SERVICES
     for name in default:
@@ -491,7 +492,12 @@ def test_images_are_pinned_and_built_images_follow_the_lock(compose: dict[str, A
     ray_dockerfile = (COMPOSE_DIR / "ray" / "Dockerfile").read_text()
     assert {services["ray-head"]["image"], services["ray-worker"]["image"]} == {f"mdslab/ray:{ray_version}"}
     assert "uv export --frozen" in ray_dockerfile and "--no-deps" in ray_dockerfile and "openjdk-17" in ray_dockerfile
-    for dockerfile in (airflow_dockerfile, mlflow_dockerfile, ray_dockerfile):
+    superset_dockerfile = (COMPOSE_DIR / "superset" / "Dockerfile").read_text()
+    superset_version = services["superset"]["image"].rpartition(":")[2]
+    assert f"FROM apache/superset:{superset_version}\n" in superset_dockerfile
+    assert re.search(r'"trino\[sqlalchemy\]==[0-9.]+"', superset_dockerfile), "pin the Trino driver"
+    assert services["trino-register"]["image"] == services["airflow"]["image"]  # the image with the lab installed
+    for dockerfile in (airflow_dockerfile, mlflow_dockerfile, ray_dockerfile, superset_dockerfile):
         for line in dockerfile.splitlines():
             if line.startswith("FROM "):
                 assert ":" in line.split()[1] and ":latest" not in line, line
@@ -541,6 +547,73 @@ def test_prometheus_scrapes_the_stack_and_the_lab_processes(compose: dict[str, A
     assert alloy_env["ALLOY_CONSUMER_TARGET"] == targets["mdslab-consumer"][0]
     assert alloy_env["ALLOY_RAY_TARGET"] == targets["ray"][0]
     assert alloy_env["ALLOY_CADVISOR_TARGET"] == targets["cadvisor"][0]
+
+
+# ------------------------------------------------------------------------------------------------ profile `bi`
+
+TRINO_ENV_REFERENCE = re.compile(r"\$\{ENV:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _properties(path: Path) -> dict[str, str]:
+    """A Java properties file as Trino reads it (comments and blank lines skipped)."""
+    entries = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep, f"{path.name}: {line!r} is not key=value"
+            entries[key.strip()] = value.strip()
+    return entries
+
+
+def test_bi_profile_reads_the_labs_delta_tables_through_trino(compose: dict[str, Any], settings: Settings) -> None:
+    """Trino's two catalogs read the lake on the stack's S3 with the lab's credentials and one shared
+    metastore; readers get the read-only one; the registration runs the lab's own command against Trino; the
+    host reaches Trino where `mdslab bi register` looks by default."""
+    from mdslab.lakehouse.trino import READ_CATALOG, REGISTER_CATALOG, TRINO_URL
+
+    services = _services(compose)
+    trino, register, superset = services["trino"], services["trino-register"], services["superset"]
+    mounts = {target: source for source, target, _ in _volumes(trino)}
+    catalog_dir = (COMPOSE_DIR / mounts["/etc/trino/catalog"]).resolve()
+    catalogs = {path.stem: _properties(path) for path in catalog_dir.glob("*.properties")}
+    assert set(catalogs) == {READ_CATALOG, REGISTER_CATALOG}
+    s3 = urlsplit(_environment(services["airflow"])["MDSLAB_S3__ENDPOINT_URL"])  # the stack's S3, seen from inside
+    trino_env = _environment(trino)
+    for name, properties in catalogs.items():
+        assert properties["connector.name"] == "delta_lake", name
+        assert properties["fs.native-s3.enabled"] == "true" and properties["s3.path-style-access"] == "true", name
+        assert properties["s3.endpoint"] == f"{s3.scheme}://{s3.hostname}:{s3.port}", name
+        read = {match for value in properties.values() for match in TRINO_ENV_REFERENCE.findall(value)}
+        assert read <= set(trino_env), f"{name} reads {read - set(trino_env)}, not in trino's environment"
+        assert {"MDSLAB_S3__ACCESS_KEY", "MDSLAB_S3__SECRET_KEY"} <= read, f"{name}: credentials written down?"
+    assert (
+        catalogs[READ_CATALOG]["hive.metastore.catalog.dir"] == catalogs[REGISTER_CATALOG]["hive.metastore.catalog.dir"]
+    )
+    assert catalogs[READ_CATALOG]["delta.security"] == "READ_ONLY"  # BI reads; only the lab writes its tables
+    assert catalogs[REGISTER_CATALOG]["delta.register-table-procedure.enabled"] == "true"
+    assert "delta.register-table-procedure.enabled" not in catalogs[READ_CATALOG]
+    bucket = VARIABLE.fullmatch(trino_env["MDSLAB_LAKE__CURATED_BUCKET"])
+    assert bucket is not None and bucket["arg"] == settings.lake.curated_bucket
+
+    container_port = 8080  # Trino's HTTP port in its image
+    host = urlsplit(TRINO_URL)
+    assert _published(trino)[container_port] == (host.hostname, host.port)
+    assert register["entrypoint"] == ["mdslab", "bi", "register", "--trino", f"http://trino:{container_port}"]
+    register_env, airflow_env = _environment(register), _environment(services["airflow"])
+    for name in ("MDSLAB_S3__ENDPOINT_URL", "MDSLAB_S3__ACCESS_KEY", "MDSLAB_S3__SECRET_KEY", "MDSLAB_LAKE__RAW_BUCKET",
+                 "MDSLAB_LAKE__CURATED_BUCKET", "MDSLAB_PROFILE"):  # fmt: skip
+        assert register_env[name] == airflow_env[name], name  # the lake the Airflow container builds
+    assert _depends_on(register) == {"trino": "service_healthy"}
+    assert _depends_on(superset) == {"trino-register": "service_completed_successfully"}
+
+    uri = urlsplit(_environment(superset)["SUPERSET_LAKE_URI"])
+    assert (uri.scheme, uri.hostname, uri.port, uri.path) == ("trino", "trino", container_port, f"/{READ_CATALOG}")
+    assert uri.password is None
+    bootstrap = (COMPOSE_DIR / dict((t, s) for s, t, _ in _volumes(superset))["/app/mdslab/bootstrap.sh"]).read_text()
+    assert superset["entrypoint"] == ["/bin/sh", "/app/mdslab/bootstrap.sh"]
+    for variable in ("SUPERSET_ADMIN_PASSWORD", "SUPERSET_LAKE_DATABASE", "SUPERSET_LAKE_URI"):
+        assert f'"${variable}"' in bootstrap and variable in _environment(superset), variable
+    assert bootstrap.rstrip().endswith("exec /app/docker/entrypoints/run-server.sh")
 
 
 # ------------------------------------------------------------------------------------------------ init SQL, for real

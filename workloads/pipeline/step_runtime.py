@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
@@ -32,6 +32,9 @@ from mdslab.errors import MdslabError
 from mdslab.lakehouse import Lakehouse, NotAppendOnlyError, TableMissingError
 from mdslab.lakehouse.tables import METADATA_KEY
 from mdslab.settings import Settings
+
+if TYPE_CHECKING:
+    from mdslab.compute.spark import SparkRuntime
 
 Versions = dict[str, int | str]
 Status = Literal["built", "up_to_date"]
@@ -44,11 +47,19 @@ class SparkProvider:
     """Starts Spark on first use only, so an up-to-date pipeline never pays the session start; or ahead,
     in the background (:meth:`start_in_background`), while the caller does something else."""
 
-    def __init__(self, settings: Settings, *, own_thread: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        own_thread: bool = False,
+        on_start: Callable[[SparkRuntime], None] | None = None,
+    ) -> None:
         """``own_thread``: start the session in a thread that lives until :meth:`close`, for a provider
-        shared by callers on several threads (Ray's processes die with the thread that started them)."""
+        shared by callers on several threads (Ray's processes die with the thread that started them).
+        ``on_start``: called with the session once it is up (a CLI says where its live UIs are)."""
         self._settings = settings
         self._own_thread = own_thread
+        self._on_start = on_start
         self.started_in_s: float | None = None
         self.warmed_in_s: float | None = None  # the background warm-up, when there was one
         self.waited_s = 0.0  # how long callers of get() were blocked by a start (theirs or the background's)
@@ -122,6 +133,8 @@ class SparkProvider:
         self._spark = runtime.spark
         self._owned = not runtime.reused
         self.started_in_s = 0.0 if runtime.reused else runtime.started_in_s
+        if self._on_start is not None:
+            self._on_start(runtime)
 
     def close(self) -> None:
         """Stop Spark and Ray if this provider started them (a shared session is left running)."""

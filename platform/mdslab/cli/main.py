@@ -6,6 +6,7 @@ import typer
 
 from mdslab import __version__
 from mdslab.cli import (
+    bi,
     contracts,
     governance,
     ingest,
@@ -58,6 +59,7 @@ app.add_typer(ml.run_app, name="run")
 app.add_typer(orchestration.airflow_app, name="airflow")
 app.add_typer(orchestration.flow_app, name="flow")
 app.command()(observability.prometheus)
+app.add_typer(bi.bi_app, name="bi")
 
 
 @app.callback(invoke_without_command=True)

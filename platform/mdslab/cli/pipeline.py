@@ -22,6 +22,7 @@ from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
 
 if TYPE_CHECKING:
+    from mdslab.compute.spark import SparkRuntime
     from mdslab.workloads.pipeline.runner import PipelineReport
     from mdslab.workloads.simulator import SimulatedData
 
@@ -81,19 +82,25 @@ def run(
     Exits 1 when the gate fails (without --watch, which reports it and goes on).
     """
     from mdslab.workloads.pipeline.runner import run_pipeline
+    from mdslab.workloads.pipeline.step_runtime import SparkProvider
 
     current = settings()
     if watch:
         _watch(current, step, full_refresh, max_quarantine_share, interval)
         return
-    with console.status("starting") as status:
-        report = run_pipeline(
-            current,
-            steps=step,
-            force=full_refresh,
-            max_quarantine_share=max_quarantine_share,
-            on_step=lambda name, index, total: status.update(f"step {min(index + 1, total)}/{total}: {name}"),
-        )
+    provider = SparkProvider(current, on_start=say_live_uis)
+    try:
+        with console.status("starting") as status:
+            report = run_pipeline(
+                current,
+                steps=step,
+                force=full_refresh,
+                spark=provider,
+                max_quarantine_share=max_quarantine_share,
+                on_step=lambda name, index, total: status.update(f"step {min(index + 1, total)}/{total}: {name}"),
+            )
+    finally:
+        provider.close()
     print_table(_steps_table(report.results), drop_first=STEPS_OPTIONAL)
     spark = f"Spark session start {report.spark_start_s:.1f}s, " if report.spark_start_s else "Spark not needed, "
     console.print(f"{spark}lake -> Spark {report.lake_to_spark_s:.1f}s, total {report.seconds:.1f}s", style="dim")
@@ -108,7 +115,7 @@ def _watch(current: Settings, steps: list[str] | None, full_refresh: bool, share
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda _signum, _frame: stop.set())
-    provider = SparkProvider(current)
+    provider = SparkProvider(current, on_start=say_live_uis)
     console.print(f"building what arrives every {interval:g}s; Ctrl-C stops", style="dim")
     try:
         force = full_refresh
@@ -122,6 +129,17 @@ def _watch(current: Settings, steps: list[str] | None, full_refresh: bool, share
             stop.wait(interval)
     finally:
         provider.close()
+
+
+def say_live_uis(runtime: SparkRuntime) -> None:
+    """Where to watch the Spark session a command just started, while it lives; Spark's History Server
+    shows it afterwards."""
+    live = runtime.live_uis
+    uis = ", ".join(f"{name} {url}" for name, url in live.items())
+    if "Ray dashboard" in live:
+        uis += " (it asks for Ray's token: `ray get-auth-token`)"
+    if uis:
+        console.print(f"{uis} (while this runs; afterwards `mdslab spark history`)", style="dim", highlight=False)
 
 
 def _watch_line(report: PipelineReport) -> str:

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from mdslab.cli.context import console, one_line_errors, print_table, settings
+from mdslab.compute.web_uis import compute_web_uis
 from mdslab.errors import MdslabError, did_you_mean
 from mdslab.services import embedded
 from mdslab.services.embedded import ServiceReport
@@ -44,6 +45,10 @@ def config(
         table.add_row(name, value)
     console.print(table)
     console.print(f"Secrets file: {current.secrets_file}", style="dim")
+    uis = Table("compute UI", "where", "when", title_justify="left")
+    for ui in compute_web_uis(current.compute):
+        uis.add_row(ui.name, ui.url or "-", ui.why)
+    print_table(uis)
 
 
 def setting_value(current: Settings, variable: str) -> str:

@@ -25,12 +25,8 @@ def history(
     and executors of every Spark application the lab ran (each pipeline full build, training, `mdslab sql
     --engine spark`), from the event logs they wrote; its REST API is under /api/v1/applications."""
     from mdslab.compute.java import find_java_home
-    from mdslab.compute.spark_history import (
-        LOOPBACK,
-        event_log_dir,
-        history_server_command,
-        history_server_environment,
-    )
+    from mdslab.compute.spark_history import event_log_dir, history_server_command, history_server_environment
+    from mdslab.compute.web_uis import LOOPBACK
 
     current = settings()
     chosen = port or current.compute.spark_history_port

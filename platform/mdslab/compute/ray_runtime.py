@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import ray
 from ray._private import ray_constants
@@ -27,6 +28,7 @@ from mdslab.settings import ComputeSettings
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
+_dashboard_url: str | None = None  # where this process's Ray serves its dashboard, once ensure_ray knows
 
 
 def ensure_ray(settings: ComputeSettings) -> None:
@@ -40,6 +42,8 @@ def ensure_ray(settings: ComputeSettings) -> None:
 
     With ``settings.ray_address`` set, the cluster's nodes bring their own JDK 17 and Python
     environment; paths of this machine would mean nothing there, so none are passed.
+
+    A local Ray serves its dashboard only with ``settings.ray_dashboard`` (see :func:`dashboard_url`).
     """
     with _lock:
         if ray.is_initialized():
@@ -62,10 +66,17 @@ def _callers_sigterm_kept() -> Iterator[None]:
             signal.signal(signal.SIGTERM, previous)
 
 
+def dashboard_url() -> str | None:
+    """``http://host:port`` of the Ray dashboard this process's Ray serves (a cluster's, or the local one's
+    with ``ray_dashboard`` on); None before :func:`ensure_ray`, or when there is none."""
+    return _dashboard_url
+
+
 def _init(settings: ComputeSettings) -> None:
     """Start a local Ray or join the configured cluster (see :func:`ensure_ray`)."""
+    global _dashboard_url
     if settings.ray_address:
-        ray.init(
+        context = ray.init(
             address=settings.ray_address,
             logging_level=logging.WARNING,
             log_to_driver=False,
@@ -81,16 +92,19 @@ def _init(settings: ComputeSettings) -> None:
             "PYSPARK_PYTHON": sys.executable,
             "SPARK_LOCAL_IP": settings.bind_address,
         }
-        ray.init(
+        context = ray.init(
             _node_ip_address=settings.bind_address,
             _metrics_export_port=_metrics_port(settings.ray_metrics_port),
             num_cpus=settings.local_ray_cpus,
             object_store_memory=settings.ray_object_store_mb * 1024 * 1024,
-            include_dashboard=False,
             logging_level=logging.WARNING,
             log_to_driver=False,
             runtime_env={"env_vars": env_vars},
+            **_dashboard_options(settings),
         )
+    _dashboard_url = f"http://{context.dashboard_url}" if context.dashboard_url else None
+    if _dashboard_url and settings.ray_address is None:
+        log.info("Ray dashboard on %s", _dashboard_url)
 
 
 def _use_node_ip(address: str) -> None:
@@ -101,6 +115,24 @@ def _use_node_ip(address: str) -> None:
     if ipaddress.ip_address(address).is_loopback:
         os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
         ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def _dashboard_options(settings: ComputeSettings) -> dict[str, Any]:
+    """``ray.init`` options for a local Ray's dashboard: on the node's (loopback) address and the configured
+    port when asked for. Without it Ray still runs its API server, headless: the metrics agent needs it.
+
+    Ray refuses to start when an explicitly given dashboard port is taken (another local Ray, or a
+    dashboard left running); the port is then left to Ray, which tries the next 50 from 8265."""
+    if not settings.ray_dashboard:
+        return {"include_dashboard": False}
+    port: int | None = settings.ray_dashboard_port
+    if port_in_use(settings.bind_address, settings.ray_dashboard_port):
+        log.warning(
+            "Ray dashboard port %d is taken (another local Ray?): Ray picks one from 8265 up",
+            settings.ray_dashboard_port,
+        )
+        port = None
+    return {"include_dashboard": True, "dashboard_host": settings.bind_address, "dashboard_port": port}
 
 
 def _metrics_port(wanted: int) -> int | None:
@@ -118,9 +150,11 @@ def shutdown_ray() -> None:
 
     Stop Spark first (:func:`mdslab.compute.spark.stop_spark`): its executors are Ray actors.
     """
+    global _dashboard_url
     with _lock:
         if ray.is_initialized():
             ray.shutdown()
+        _dashboard_url = None
 
 
 def _quiet_ray_data() -> None:

@@ -26,7 +26,8 @@ from pyspark.sql import SparkSession
 
 from mdslab.compute.exchange import prestart_exchange, release_all_spark_inputs
 from mdslab.compute.java import JAVA17_OPTIONS, find_java_home, log4j2_console, use_java_in_this_process
-from mdslab.compute.ray_runtime import ensure_ray
+from mdslab.compute.ray_runtime import dashboard_url, ensure_ray
+from mdslab.compute.web_uis import live_ui_enabled
 from mdslab.errors import ConfigurationError
 from mdslab.settings import ComputeSettings
 
@@ -50,6 +51,20 @@ class SparkRuntime:
     spark: SparkSession
     started_in_s: float
     reused: bool = False
+
+    @property
+    def ui_url(self) -> str | None:
+        """Where the session's live Spark UI answers (the port Spark got: the next one when the setting's
+        was taken), while it runs; None with the UI off."""
+        url: str | None = self.spark.sparkContext.uiWebUrl
+        return url
+
+    @property
+    def live_uis(self) -> dict[str, str]:
+        """The web UIs that show this session at work while it lives, by name: Spark's UI and, when the
+        Ray under it serves one, Ray's dashboard (see ``MDSLAB_COMPUTE__SPARK_UI``, ``..._RAY_DASHBOARD``)."""
+        found = {"Spark UI": self.ui_url, "Ray dashboard": dashboard_url()}
+        return {name: url for name, url in found.items() if url}
 
 
 _lock = threading.RLock()
@@ -76,7 +91,8 @@ def spark_configs(settings: ComputeSettings, event_log_dir: Path | None = None) 
         "spark.sql.adaptive.enabled": "true",
         "spark.sql.adaptive.coalescePartitions.enabled": "true",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        "spark.ui.enabled": "false",
+        "spark.ui.enabled": str(live_ui_enabled(settings)).lower(),
+        "spark.ui.port": str(settings.spark_ui_port),
         "spark.ui.showConsoleProgress": "false",
         "spark.log4j.config.file.name": str(_driver_log4j2_file()),
     }

@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from mdslab.compute.java import JAVA17_OPTIONS, log4j2_console
+from mdslab.compute.web_uis import LOOPBACK
 from mdslab.settings import Settings
 
 HISTORY_SERVER_CLASS = "org.apache.spark.deploy.history.HistoryServer"
-LOOPBACK = "127.0.0.1"
 
 
 def event_log_dir(settings: Settings) -> Path:
