@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from mlflow import MlflowClient
@@ -24,6 +24,9 @@ from mdslab.llm.embeddings import MODEL_ID
 from mdslab.llm.questions import Question, source_key
 from mdslab.settings import Settings
 from mdslab.tracking import experiment_id
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 EXPERIMENT = "mdslab-rag-eval"
 
@@ -141,25 +144,25 @@ def evaluate(
     return results
 
 
-def _plot(report: EvalReport, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def quality_figure(report: EvalReport) -> Figure:
+    """hit@k, MRR and containment per question category: the plot the MLflow run keeps. A plain
+    ``Figure`` (no pyplot), so drawing it changes no backend of the process (a notebook keeps its plots)."""
+    from matplotlib.figure import Figure
 
     categories = report.by_category()
     names = list(categories)
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(names)), 4))
+    figure = Figure(figsize=(max(6, 1.3 * len(names)), 4))
+    axes = figure.subplots()
     for offset, metric in ((-0.2, f"hit_at_{report.k}"), (0.0, "mrr"), (0.2, "containment")):
-        ax.bar(x + offset, [categories[n][metric] for n in names], width=0.2, label=metric)
-    ax.set_xticks(x, names, rotation=20, ha="right")
-    ax.set_ylim(0, 1.05)
-    ax.set_title(f"RAG evaluation, index version {report.index_version}")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        axes.bar(x + offset, [categories[n][metric] for n in names], width=0.2, label=metric)
+    axes.set_xticks(x, names, rotation=20, ha="right")
+    axes.set_ylim(0, 1.22)  # headroom above 1.0 for the legend: it never covers a bar
+    axes.set_yticks(np.linspace(0, 1, 6))
+    axes.set_title(f"RAG evaluation, index version {report.index_version}")
+    axes.legend(loc="upper center", ncol=3, frameon=False)
+    figure.tight_layout()
+    return figure
 
 
 def log_to_mlflow(client: MlflowClient, settings: Settings, report: EvalReport, *, chunks: int, answerer: str) -> str:
@@ -191,7 +194,7 @@ def log_to_mlflow(client: MlflowClient, settings: Settings, report: EvalReport, 
         results.write_text(json.dumps([r.as_dict() for r in report.results], indent=2))
         client.log_artifact(run_id, str(results))
         plot = Path(folder) / "quality_by_category.png"
-        _plot(report, plot)
+        quality_figure(report).savefig(plot, dpi=110)
         client.log_artifact(run_id, str(plot))
     client.set_terminated(run_id)
     return str(run_id)

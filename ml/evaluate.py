@@ -1,14 +1,14 @@
-"""Metrics and plots of a binary classifier on validation data."""
+"""Metrics and plots of a binary classifier on validation data.
+
+The plots are plain matplotlib ``Figure`` objects, never pyplot's: a library that picks pyplot's
+backend (``matplotlib.use("Agg")``) takes inline plots away from the notebook that imported it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: figures go to files and MLflow
-import matplotlib.pyplot as plt
 import numpy as np
 import numpy.typing as npt
 from matplotlib.figure import Figure
@@ -61,19 +61,21 @@ def binary_metrics(y: npt.NDArray[np.bool_], scores: Scores) -> dict[str, float]
 
 
 def pr_curve_figure(y: npt.NDArray[np.bool_], curves: dict[str, Scores]) -> Figure:
-    figure, axes = plt.subplots(figsize=(6, 4.5))
+    figure = Figure(figsize=(6, 4.5))
+    axes = figure.subplots()
     for name, scores in curves.items():
         precision, recall, _ = precision_recall_curve(y, scores)
         axes.plot(recall, precision, label=f"{name} (AP {average_precision_score(y, scores):.3f})")
     axes.axhline(float(y.mean()), color="grey", linestyle=":", label=f"base rate {y.mean():.3%}")
     axes.set(xlabel="recall", ylabel="precision", title="Precision-recall on the validation period", ylim=(0, 1.02))
-    axes.legend(loc="upper right")
+    axes.legend(loc="lower left")  # a PR curve starts high on the left: lower left is the empty corner
     figure.tight_layout()
     return figure
 
 
 def calibration_figure(y: npt.NDArray[np.bool_], curves: dict[str, Scores], bins: int = CALIBRATION_BINS) -> Figure:
-    figure, axes = plt.subplots(figsize=(5, 4.5))
+    figure = Figure(figsize=(5, 4.5))
+    axes = figure.subplots()
     points = {name: calibration(y, scores, bins) for name, scores in curves.items()}
     # zoomed to the points: with a rare positive class they all sit near the origin of a 0-1 square
     top = max([0.01, *(max(c.predicted.max(), c.observed.max()) for c in points.values())]) * 1.08
@@ -89,7 +91,8 @@ def calibration_figure(y: npt.NDArray[np.bool_], curves: dict[str, Scores], bins
 
 def importance_figure(names: list[str], importance: Any, top: int = 20) -> Figure:
     order = np.argsort(importance)[::-1][:top][::-1]
-    figure, axes = plt.subplots(figsize=(6, 0.3 * len(order) + 1.2))
+    figure = Figure(figsize=(6, 0.3 * len(order) + 1.2))
+    axes = figure.subplots()
     axes.barh([names[i] for i in order], np.asarray(importance)[order])
     axes.set(xlabel="total gain", title="Feature importance (LightGBM, gain)")
     figure.tight_layout()

@@ -1,4 +1,5 @@
-"""Training frames from curated tables, read through Spark on Ray at a pinned table version.
+"""Training frames from curated tables at a pinned table version, read through Spark on Ray (``mdslab
+train``) or, for a table that fits in memory, with delta-rs in the process (notebooks): the same rows.
 
 Gold feature tables are already point-in-time correct (each row's features use only the same
 customer's strictly earlier events), so a frame is a selection: labelled rows, the model's columns,
@@ -117,26 +118,48 @@ def load_frame(lake: Lakehouse, spark: SparkProvider, spec: ModelSpec, *, versio
     """The labelled rows of ``spec.table`` at ``version`` (default: the published one), selected in Spark."""
     from mdslab.compute.exchange import delta_to_spark, release_spark_input, spark_to_arrow
 
-    pinned = version if version is not None else lake.current_version(spec.table)
-    if pinned is None:
-        raise NotTrainableError(
-            f"{spec.table} has no published version yet: run `mdslab pipeline run` (or `mdslab demo`); "
-            "`mdslab pipeline check` says why a build was not published"
-        )
+    pinned = _pinned_version(lake, spec, version)
     # the labels alone, read in this process: too little data is refused before a Spark session starts
     labels = lake.read_table(
         spec.table, version=pinned, columns=[spec.time_column, spec.label], filters=pc.field(spec.label).is_valid()
     )
     check_trainable(TrainingFrame(spec, labels.to_pandas(), pinned))
     df = delta_to_spark(spark.get(), lake.uri(spec.table), storage_options=lake.storage_options, version=pinned)
-    columns = [spec.key, spec.time_column, spec.label, *spec.features]
     try:
-        selected = df.where(df[spec.label].isNotNull()).select(*columns)
+        selected = df.where(df[spec.label].isNotNull()).select(*_columns(spec))
         reader = spark_to_arrow(selected)
         table = pa.Table.from_batches(list(reader), schema=reader.schema)
     finally:
         release_spark_input(df)
+    return _training_frame(spec, table, pinned)
+
+
+def read_frame(lake: Lakehouse, spec: ModelSpec, *, version: int | None = None) -> TrainingFrame:
+    """The same rows as :func:`load_frame`, read in this process with delta-rs, for a table that fits in
+    memory (a notebook on the lab): there a Spark session's start is most of the time a read takes."""
+    pinned = _pinned_version(lake, spec, version)
+    table = lake.read_table(spec.table, version=pinned, columns=_columns(spec), filters=pc.field(spec.label).is_valid())
+    data = _training_frame(spec, table, pinned)
+    check_trainable(data)
+    return data
+
+
+def _pinned_version(lake: Lakehouse, spec: ModelSpec, version: int | None) -> int:
+    pinned = version if version is not None else lake.current_version(spec.table)
+    if pinned is None:
+        raise NotTrainableError(
+            f"{spec.table} has no published version yet: run `mdslab pipeline run` (or `mdslab demo`); "
+            "`mdslab pipeline check` says why a build was not published"
+        )
+    return pinned
+
+
+def _columns(spec: ModelSpec) -> list[str]:
+    return [spec.key, spec.time_column, spec.label, *spec.features]
+
+
+def _training_frame(spec: ModelSpec, table: pa.Table, version: int) -> TrainingFrame:
     # by time, then key: the row order (and so LightGBM's row sampling) must not depend on Spark's partitions
     frame = table.to_pandas().sort_values([spec.time_column, spec.key], kind="stable").reset_index(drop=True)
     frame[spec.label] = frame[spec.label].astype(bool)
-    return TrainingFrame(spec, frame, pinned)
+    return TrainingFrame(spec, frame, version)

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 from mlflow import MlflowClient
@@ -97,7 +96,6 @@ def _log_plots(y_valid: Any, curves: dict[str, Any], model: Any) -> None:
         ("feature_importance.png", importance),
     ):
         mlflow.log_figure(figure, f"plots/{file}")
-        plt.close(figure)
 
 
 def _log_models(model: Any, baseline: Any, example: Any) -> ModelInfo:

@@ -58,6 +58,9 @@ QUIET_LOGGERS = {
     # "Error while receiving." with a ConnectionResetError traceback, at INFO, each time a Spark session
     # closes its gateway: Airflow task logs (INFO) showed 7 of them on tasks that succeeded
     "py4j": logging.WARNING,
+    # "error ignored terminating <psycopg.Pipeline ...>: pipeline aborted", twice per `train`: MLflow's
+    # log_model logs the run's metrics again; its store catches the duplicate-key error and skips them
+    "psycopg": logging.ERROR,
 }
 
 
@@ -71,6 +74,8 @@ def quiet_libraries(level: str) -> None:
         logging.getLogger(name).setLevel(logger_level)
     # MLflow's hint about integer columns in a signature: the lab's integer features are never null
     warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column", category=UserWarning)
+    # in a notebook kernel, importing MLflow imports tqdm.auto, which asks for ipywidgets the lab has no use for
+    warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 def register_process_metrics(registry: CollectorRegistry) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from mdslab.lakehouse import Lakehouse
-from mdslab.ml.features import FRAUD, TrainingFrame, load_frame
+from mdslab.ml.features import FRAUD, TrainingFrame, load_frame, read_frame
 from mdslab.ml.model_registry import CHAMPION, champion_version, promote_if_better
 from mdslab.ml.train import TrainResult, train
 from mdslab.settings import Settings
@@ -74,6 +75,8 @@ def test_training_frame_is_labelled_and_split_by_time(trained: Trained) -> None:
     early, late = trained.data.split()
     assert early["event_time"].max() <= late["event_time"].min()
     assert 0.15 < len(late) / len(frame) < 0.25
+    # the notebooks' read (delta-rs in the process) gives the same frame as Spark's, row for row
+    pd.testing.assert_frame_equal(read_frame(trained.lake, FRAUD).frame, frame)
 
 
 def test_fraud_model_recovers_the_planted_patterns(trained: Trained) -> None:

@@ -1,5 +1,5 @@
 """Notebooks are committed without outputs: outputs hold one machine's data (and can hold secrets), make
-every diff noisy, and go stale; the test suite executes each notebook instead (tests/integration/test_sql.py)."""
+every diff noisy, and go stale; the test suite executes each notebook instead (tests/integration/test_notebooks.py)."""
 
 from __future__ import annotations
 

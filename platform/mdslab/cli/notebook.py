@@ -34,10 +34,13 @@ def notebook(
         Path | None, typer.Option("--dir", help="Open this folder instead of the lab's notebooks/.")
     ] = None,
 ) -> None:
-    """Run JupyterLab in the foreground (Ctrl-C stops) on 127.0.0.1 with the lab's notebooks: explore the
-    lakehouse (tables, versions, SQL, time travel, quarantine reasons, plots of gold). Its Python kernel
-    runs in the lab's environment with the lab's settings (the same MDSLAB_* variables and state dir as
-    this command), so `load_settings()` in a notebook finds this lab. The URL with its token is printed."""
+    """Run JupyterLab in the foreground (Ctrl-C stops) on 127.0.0.1 with the lab's notebooks:
+    01 explore the lakehouse (tables, versions, SQL, time travel, quarantine reasons, plots of gold);
+    02 the ML deep dive (gold features, training, the MLflow runs and registry, scoring);
+    03 the RAG deep dive (index, ask, check citations against the lake, evaluation).
+    Its Python kernel runs in the lab's environment with the lab's settings (the same MDSLAB_* variables
+    and state dir as this command), so `load_settings()` in a notebook finds this lab. The URL with its
+    token is printed."""
     root = folder or notebooks_dir()
     if not root.is_dir():
         raise ConfigurationError(f"--dir {root} is not a folder")
