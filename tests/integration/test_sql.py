@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,42 +15,14 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import SecretStr
 
-from mdslab.lakehouse import Lakehouse
 from mdslab.lakehouse.sql import QueryTimeoutError, SqlError, run_duckdb
 from mdslab.settings import Settings
-from mdslab.workloads.file_drop_feed import drop_batch
-from mdslab.workloads.lake import lakehouse
-from mdslab.workloads.pipeline.runner import run_pipeline
-from mdslab.workloads.simulation_runs import next_run
-from mdslab.workloads.simulator import simulate
-from tests.conftest import fresh_lake, invoke_cli
+from tests.conftest import invoke_cli
+from tests.integration.conftest import SPEND, Built
 
 pytestmark = pytest.mark.integration
 
-SPEND = "gold.daily_spend"
 SLOW = "SELECT count(*) FROM range(100000000000) a, range(1000) b"  # runs for minutes unless cancelled
-
-
-@dataclass
-class Built:
-    settings: Settings
-    lake: Lakehouse
-    first_spend_version: int  # gold.daily_spend as the first build published it
-
-
-@pytest.fixture(scope="module")
-def built(services: Settings, spark_provider: Any) -> Built:
-    """A lake built and published twice (a first batch, then a continuation), so gold has two versions."""
-    settings = fresh_lake(services, "sql")
-    lake = lakehouse(settings)
-    for seed in (71, 72):
-        drop_batch(settings, lake, simulate(next_run(settings.postgres, transactions=1_500, seed=seed).config))
-        report = run_pipeline(settings, spark=spark_provider)
-        assert report.published, report.gate_line()
-        if seed == 71:
-            first = lake.current_version(SPEND)
-    assert first is not None and lake.current_version(SPEND) != first
-    return Built(settings, lake, first)
 
 
 def test_a_join_of_gold_and_bronze_gives_what_the_tables_hold(built: Built) -> None:
