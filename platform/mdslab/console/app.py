@@ -40,6 +40,7 @@ HERE = Path(__file__).parent
 MAX_QUERY_CHARS = 20_000  # as POST /v1/sql
 MAX_QUESTION_CHARS = 2_000  # as POST /v1/rag/query
 Fragment = Annotated[bool, Header(alias="X-Console-Fragment")]
+HEADINGS = {400: "Refused", 404: "Not found", 503: "A service does not answer"}
 
 
 def create_console_app(settings: Settings) -> FastAPI:
@@ -79,16 +80,20 @@ def create_console_app(settings: Settings) -> FastAPI:
     def render(request: Request, template: str, code: int = status.HTTP_200_OK, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(request, template, context, status_code=code)
 
+    def problem(request: Request, code: int, message: str) -> HTMLResponse:
+        heading = HEADINGS.get(code, "Something went wrong")
+        return render(request, "problem.html", code, message=message, heading=heading)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
         message = exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else f"no page {request.url.path}"
-        return render(request, "problem.html", exc.status_code, message=message)
+        return problem(request, exc.status_code, str(message))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> HTMLResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": ["query"], "msg": "invalid"}
         where = ".".join(str(part) for part in first["loc"][1:]) or "request"
-        return render(request, "problem.html", status.HTTP_400_BAD_REQUEST, message=f"{where}: {first['msg']}")
+        return problem(request, status.HTTP_400_BAD_REQUEST, f"{where}: {first['msg']}")
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:
