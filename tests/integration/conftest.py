@@ -1,11 +1,13 @@
-"""What the consumption tests share: one small lake built by the pipeline, read (never written) by the SQL,
-notebook and console tests, so the run builds it once."""
+"""What the consumption tests share: one small lake built by the pipeline, read (its tables never written)
+by the SQL, notebook and console tests, so the run builds it once; and the listening sockets of a server
+they start (each must listen on loopback only)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
 import pytest
 
 from mdslab.lakehouse import Lakehouse
@@ -41,3 +43,14 @@ def built(services: Settings, spark_provider: Any) -> Built:
             first = lake.current_version(SPEND)
     assert first is not None and lake.current_version(SPEND) != first
     return Built(settings, lake, first)
+
+
+def psutil_connections(pid: int) -> list[Any]:
+    """Listening sockets of a process and its children."""
+    parent = psutil.Process(pid)
+    return [
+        conn
+        for proc in [parent, *parent.children(recursive=True)]
+        for conn in proc.net_connections(kind="inet")
+        if conn.status == psutil.CONN_LISTEN
+    ]

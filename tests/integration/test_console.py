@@ -28,8 +28,7 @@ from mdslab.llm.lake_documents import catalog_documents
 from mdslab.polling import wait_until
 from tests.browser import browser_page
 from tests.conftest import free_port, invoke_cli
-from tests.integration.conftest import SPEND, Built
-from tests.integration.test_sql import psutil_connections
+from tests.integration.conftest import SPEND, Built, psutil_connections
 
 pytestmark = pytest.mark.integration
 SHOTS = Path(__file__).resolve().parents[2] / ".cache" / "console"

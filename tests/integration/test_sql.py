@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from mdslab.lakehouse.sql import QueryTimeoutError, SqlError, run_duckdb
 from mdslab.settings import Settings
 from tests.conftest import invoke_cli
-from tests.integration.conftest import SPEND, Built
+from tests.integration.conftest import SPEND, Built, psutil_connections
 
 pytestmark = pytest.mark.integration
 
@@ -276,16 +276,3 @@ def test_mdslab_notebook_serves_jupyterlab_on_loopback_behind_its_token(built: B
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) in (0, -signal.SIGTERM, 130, 143)
-
-
-def psutil_connections(pid: int) -> list[Any]:
-    """Listening sockets of a process and its children."""
-    import psutil
-
-    parent = psutil.Process(pid)
-    return [
-        conn
-        for proc in [parent, *parent.children(recursive=True)]
-        for conn in proc.net_connections(kind="inet")
-        if conn.status == psutil.CONN_LISTEN
-    ]

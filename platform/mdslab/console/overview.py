@@ -196,7 +196,8 @@ def recent_quarantined(lake: Lakehouse, limit: int = RECENT_QUARANTINED) -> list
             f"ORDER BY ingested_at DESC NULLS LAST LIMIT {int(limit)}"
         )
         for row in run_duckdb(lake, query, limit=limit).rows.to_pylist():
-            rows.append(Quarantined(table, str(row["event_id"]), row["reasons"] or "", row["ingested_at"]))
+            event_id = "(none: the payload was unreadable)" if row["event_id"] is None else str(row["event_id"])
+            rows.append(Quarantined(table, event_id, row["reasons"] or "", row["ingested_at"]))
     stamp = datetime.min.replace(tzinfo=UTC)
     rows.sort(key=lambda q: q.ingested_at or stamp, reverse=True)
     return rows[:limit]
