@@ -119,11 +119,12 @@ def test_a_stale_value_is_served_while_it_is_read_again_in_the_background() -> N
 
     def read() -> int:
         if reads:
-            release.wait(10)  # the background read: held until the test has been served
+            release.wait(10)  # a read after the first: held until the test has been served
         reads.append(len(reads))
         return len(reads)
 
     cache = Refreshing(read, max_age_s=0.0)
+    cache.start()
     assert cache.get() == 1  # the first read is waited for
     assert cache.get() == 1  # stale: served as is, one background read started
     assert cache.get() == 1  # still reading: no second background read
@@ -132,6 +133,21 @@ def test_a_stale_value_is_served_while_it_is_read_again_in_the_background() -> N
     while cache.get() != 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert cache.get() >= 2
+
+
+def test_a_first_read_that_fails_is_raised_and_tried_again() -> None:
+    outcomes: list[Exception | str] = [OSError("S3 is down"), "figures"]
+
+    def read() -> str:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    cache = Refreshing(read, max_age_s=60.0)
+    with pytest.raises(OSError, match="S3 is down"):
+        cache.get()
+    assert cache.get() == "figures"
 
 
 def test_pages_that_need_no_lake_answer_with_4xx_and_the_overview_renders_with_everything_down(

@@ -59,6 +59,7 @@ def create_console_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        lake_view.start()  # read while the person opens the page
         try:
             yield
         finally:
