@@ -26,8 +26,9 @@ from mdslab.llm.embeddings import MiniLmEmbeddings
 from mdslab.llm.indexer import index_documents
 from mdslab.llm.lake_documents import catalog_documents
 from mdslab.polling import wait_until
+from mdslab.settings import Settings
 from tests.browser import browser_page
-from tests.conftest import free_port, invoke_cli
+from tests.conftest import free_port, fresh_lake, invoke_cli
 from tests.integration.conftest import SPEND, Built, psutil_connections
 
 pytestmark = pytest.mark.integration
@@ -146,3 +147,14 @@ def test_mdslab_console_listens_on_loopback_only(built: Built) -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) in (0, -signal.SIGTERM)
+
+
+def test_an_empty_rag_index_is_one_line_naming_the_command_that_builds_it(services: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_console_app(fresh_lake(services, "console"))) as client:
+        asked = client.get("/ask", params={"q": "Which table holds the daily spend?"})
+        page = client.get("/")
+    assert asked.status_code == 503
+    assert "the RAG index is empty: build it with `mdslab rag index`" in asked.text
+    assert 'id="index-missing"' in page.text and "<code>mdslab rag index</code>" in page.text
