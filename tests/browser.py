@@ -1,24 +1,53 @@
 """Headless Chromium for tests that look at a page as a person would: Debian's `chromium`, installed by
 `tools/system-deps.sh` (like Prometheus), run with every host name but 127.0.0.1 unresolvable, so a page
-that needs the internet (a CDN) shows that it does."""
+that needs the internet (a CDN) shows that it does. Pages to click through are driven with Playwright
+pointed at the same executable (Playwright's own browser download is not reachable here)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
 
 
-def _chromium() -> list[str]:
+def _executable() -> str:
     found = shutil.which("chromium")
     if found is None:
         pytest.fail("no `chromium` on PATH: `bash tools/system-deps.sh` installs it (Debian), or `nix develop`")
-    # --no-sandbox: Chromium's sandbox refuses to run as root (CI containers); the pages are our own
-    return [found, "--headless", "--no-sandbox", "--disable-gpu", OFFLINE, "--virtual-time-budget=15000"]
+    return found
+
+
+# --no-sandbox: Chromium's sandbox refuses to run as root (CI containers); the pages are our own
+FLAGS = ["--no-sandbox", "--disable-gpu", OFFLINE]
+
+
+def _chromium() -> list[str]:
+    return [_executable(), "--headless", *FLAGS, "--virtual-time-budget=15000"]
+
+
+@contextmanager
+def browser_page(*, width: int = 1400, height: int = 1000) -> Iterator[tuple[Any, list[str]]]:
+    """A Playwright page in headless Chromium, and the list its console errors and uncaught exceptions
+    are appended to as they happen (a test clears it between steps that expect none)."""
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_executable(), args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+            yield page, errors
+        finally:
+            browser.close()
 
 
 def rendered_dom(url: str) -> str:

@@ -353,6 +353,42 @@ class LineageSettings(BaseModel):
         return self
 
 
+class ConsoleSettings(BaseModel):
+    """The lab console (``mdslab console``), and where the web UIs it links to listen when no other setting
+    says: the lab's own commands start Jupyter and Prometheus on 127.0.0.1 at these ports; Grafana, Marquez
+    and the Ray dashboard come with the services profile (Compose or Nix)."""
+
+    port: int = Field(default=8501, ge=1, le=65535, description="The console's port on 127.0.0.1.")
+    probe_timeout_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=10,
+        description="Longest wait for one service's health probe; the probes run at once, so a page waits about "
+        "this long when something does not answer.",
+    )
+    refresh_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How old the main page's lake figures (tables, runs, quarantine, lineage) may get before they "
+        "are read again, in the background; the page says when they were read. Services are probed for each page.",
+    )
+    sql_max_rows: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="Most rows the console's SQL box shows (its timeout is MDSLAB_API__SQL_TIMEOUT_S).",
+    )
+    notebook_port: int = Field(default=8888, ge=1, le=65535, description="JupyterLab of `mdslab notebook`.")
+    prometheus_port: int = Field(default=9090, ge=1, le=65535, description="Prometheus of `mdslab prometheus`.")
+    ray_dashboard_url: str = Field(
+        default="http://127.0.0.1:8265", description="Ray's dashboard (a Ray cluster's, or the Compose head's)."
+    )
+    grafana_url: str = Field(default="http://127.0.0.1:3000", description="Grafana of the services profile.")
+    marquez_url: str = Field(
+        default="http://127.0.0.1:3030", description="Marquez's web UI (Compose profile `lineage`)."
+    )
+
+
 class EmbeddedSettings(BaseModel):
     """Knobs of the embedded-service supervisor (profile ``embedded``)."""
 
@@ -401,6 +437,7 @@ class Settings(BaseSettings):
     rag: RagSettings = Field(default_factory=RagSettings)
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
     lineage: LineageSettings = Field(default_factory=LineageSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @field_validator("state_dir")
     @classmethod

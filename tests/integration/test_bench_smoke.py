@@ -3,7 +3,8 @@
 Tiny sizes measure nothing; these check that each command still starts, does every step against the
 real services, and writes its results JSON with the figures the README quotes. The ones that need a
 Spark session of their own (training, lineage, the incremental pipeline, SQL: ~1 min each to start Spark in
-a subprocess) are marked slow (`make test-all`); all of them are type-checked in `make lint` and
+a subprocess) are marked slow (`make test-all`), and so is the console's (seconds the default suite does
+not have; test_console.py tests the console itself); all of them are type-checked in `make lint` and
 `make test` too.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from mdslab.settings import Settings
+from tests.integration.conftest import Built
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -102,3 +104,11 @@ def test_sql_bench(services: Settings, tmp_path: Path) -> None:
         assert query["parquet"]["median_s"] > 0 and query["mdslab"]["vs_parquet"] > 0
         assert query["mdslab"]["answer"]["agree"] and query["spark"]["answer"]["agree"], query
     assert any(query["parquet"]["rows"] for query in size["queries"].values())
+
+
+@pytest.mark.slow
+def test_console_bench(built: Built, tmp_path: Path) -> None:
+    """Over the consumption tests' lake (the bench reads the lake its settings name)."""
+    report = _bench(built.settings, tmp_path, "console.py", "--requests", "5", "--other-requests", "2")
+    assert report["pages"]["main page"]["requests"] == 5 and report["target"]["main_page_p95_ms"] == 500
+    assert report["lake_view_read_s"] is not None

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from mdslab.lakehouse import publications
-from tests.integration.conftest import SPEND, BuiltTwice
+from tests.integration.conftest import SPEND, Built, psutil_connections
 
 pytestmark = pytest.mark.integration
 
@@ -24,12 +24,12 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.i
 
 
 @pytest.fixture(scope="module")
-def lab(built_twice: BuiltTwice) -> BuiltTwice:
+def lab(built: Built) -> Built:
     """The shared small lake, with an MLflow registry prefix and artifact bucket of its own: the ML notebook
     registers models and moves the champion alias, which other modules' models must not see."""
-    tag = built_twice.settings.postgres.database
-    ml = built_twice.settings.ml.model_copy(update={"registry_prefix": f"{tag}-", "artifact_bucket": f"{tag}-mlflow"})
-    return dataclasses.replace(built_twice, settings=built_twice.settings.model_copy(update={"ml": ml}))
+    tag = built.settings.postgres.database
+    ml = built.settings.ml.model_copy(update={"registry_prefix": f"{tag}-", "artifact_bucket": f"{tag}-mlflow"})
+    return dataclasses.replace(built, settings=built.settings.model_copy(update={"ml": ml}))
 
 
 def _output(notebook: Any, fragment: str) -> str:
@@ -38,7 +38,7 @@ def _output(notebook: Any, fragment: str) -> str:
     return "\n".join(output.get("text") or output.get("data", {}).get("text/plain", "") for output in cell.outputs)
 
 
-def _explore(lab: BuiltTwice, notebook: Any) -> None:
+def _explore(lab: Built, notebook: Any) -> None:
     """Versions print as integers (not 2.0: a column with a missing version must not turn float), and the
     time-travel cell reads the first published build next to the current one."""
     lake = lab.lake
@@ -51,7 +51,7 @@ def _explore(lab: BuiltTwice, notebook: Any) -> None:
     assert f"v{first} (first published)" in then_and_now and f"v{current} (now)" in then_and_now
 
 
-def _ml(lab: BuiltTwice, notebook: Any) -> None:
+def _ml(lab: Built, notebook: Any) -> None:
     """A champion in the lab's registry, and gold.fraud_scores built by it from the published features."""
     from mdslab.ml.model_registry import champion_version
     from mdslab.tracking import configure, registered_name
@@ -66,7 +66,7 @@ def _ml(lab: BuiltTwice, notebook: Any) -> None:
     assert "is the first model: it is now the champion" in _output(notebook, "trained.promotion.message")
 
 
-def _rag(lab: BuiltTwice, notebook: Any) -> None:
+def _rag(lab: Built, notebook: Any) -> None:
     """An index of the published claims, an answer citing a claim at its version, the citation's row read
     back from that version, and an evaluation."""
     from mdslab.llm.chain import open_store
@@ -84,7 +84,7 @@ def _rag(lab: BuiltTwice, notebook: Any) -> None:
     assert "questions, index version" in _output(notebook, "evaluate_index(")
 
 
-CHECKS: dict[str, Callable[[BuiltTwice, Any], None]] = {
+CHECKS: dict[str, Callable[[Built, Any], None]] = {
     "01-explore-the-lakehouse": _explore,
     "02-ml-deep-dive": _ml,
     "03-rag-deep-dive": _rag,
@@ -92,7 +92,7 @@ CHECKS: dict[str, Callable[[BuiltTwice, Any], None]] = {
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_each_notebook_runs_top_to_bottom_against_the_lab(lab: BuiltTwice, path: Path, tmp_path: Path) -> None:
+def test_each_notebook_runs_top_to_bottom_against_the_lab(lab: Built, path: Path, tmp_path: Path) -> None:
     from nbclient import NotebookClient
 
     check = CHECKS.get(path.stem)
@@ -108,7 +108,7 @@ def test_each_notebook_runs_top_to_bottom_against_the_lab(lab: BuiltTwice, path:
     check(lab, notebook)
 
 
-def test_mdslab_notebook_serves_jupyterlab_on_loopback_behind_its_token(lab: BuiltTwice) -> None:
+def test_mdslab_notebook_serves_jupyterlab_on_loopback_behind_its_token(lab: Built) -> None:
     import os
     import re
     import signal
@@ -152,15 +152,3 @@ def test_mdslab_notebook_serves_jupyterlab_on_loopback_behind_its_token(lab: Bui
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) in (0, -signal.SIGTERM, 130, 143)
 
-
-def psutil_connections(pid: int) -> list[Any]:
-    """Listening sockets of a process and its children."""
-    import psutil
-
-    parent = psutil.Process(pid)
-    return [
-        conn
-        for proc in [parent, *parent.children(recursive=True)]
-        for conn in proc.net_connections(kind="inet")
-        if conn.status == psutil.CONN_LISTEN
-    ]

@@ -57,6 +57,7 @@ def test_simulate_with_postgresql_down_says_so_in_one_line(target: str) -> None:
         (["stream", "--metrics-port", "{port}"], "the consumer's metrics"),
         (["serve", "--port", "{port}"], "the API"),
         (["prometheus", "--port", "{port}"], "Prometheus"),
+        (["console", "--port", "{port}"], "the lab console"),
     ],
 )
 def test_a_taken_port_names_its_holder_before_anything_is_printed(command: list[str], what: str) -> None:
@@ -72,6 +73,14 @@ def test_a_taken_port_names_its_holder_before_anything_is_printed(command: list[
     assert result.exit_code == 1, result.output
     assert result.output.startswith(f"error: port {port} on 127.0.0.1 ({what}) is taken by "), result.output
     assert f"(pid {os.getpid()})" in result.output
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "lab.example.org"])
+def test_the_console_refuses_to_listen_beyond_this_machine(host: str) -> None:
+    result = CliRunner().invoke(app, ["console", "--host", host, "--port", "8599"], env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: --host {host} is not a loopback address: the lab console has no login")
+    assert "ssh -L 8599:127.0.0.1:8599" in result.output and "Traceback" not in result.output
 
 
 def test_a_flow_parameter_of_the_wrong_type_is_refused_before_prefect_starts(

@@ -46,6 +46,12 @@ def test_plain_wheel_install_imports_and_carries_its_data(tmp_path: Path) -> Non
     assert "mdslab/workloads/contracts/schemas/transaction.v1.schema.json" in names
     assert "mdslab/ml/__init__.py" in names and "mdslab/llm/__init__.py" in names
     assert {"mdslab/dags/financial_data_lake_pipeline.py", "mdslab/dags/.airflowignore"} <= names
+    console = {
+        "mdslab/console/templates/index.html",
+        "mdslab/console/static/console.js",
+        "mdslab/console/static/console.css",
+    }
+    assert console <= names, "the console's pages and script ship with the package"
     assert not any(name.startswith("platform/") for name in names)
     target = tmp_path / "site"
     subprocess.run(

@@ -32,9 +32,12 @@ def uvicorn_config(app: FastAPI, host: str, port: int, *, access_log: bool = Fal
 API_PORT_FIX = "stop what uses it or pass --port (MDSLAB_API__PORT)"
 
 
-def serve(app: FastAPI, host: str, port: int, *, access_log: bool = False) -> None:
-    """Serve until SIGINT/SIGTERM (uvicorn handles both and drains open requests)."""
-    require_free_port(host, port, what="the API", fix=API_PORT_FIX)
+def serve(
+    app: FastAPI, host: str, port: int, *, access_log: bool = False, what: str = "the API", fix: str = API_PORT_FIX
+) -> None:
+    """Serve until SIGINT/SIGTERM (uvicorn handles both and drains open requests); ``what`` and ``fix``
+    name the server and the way out when the port is taken."""
+    require_free_port(host, port, what=what, fix=fix)
     uvicorn.Server(uvicorn_config(app, host, port, access_log=access_log)).run()
 
 

@@ -20,6 +20,7 @@ from mdslab.cli import (
     services,
     spark,
     sql,
+    web_console,
 )
 from mdslab.cli.context import one_line_errors, settings
 from mdslab.cli.process_exit import run_then_exit
@@ -45,6 +46,7 @@ app.command()(lake.tables)
 app.command()(lake.optimize)
 app.command()(sql.sql)
 app.command()(notebook.notebook)
+app.command("console")(web_console.lab_console)
 app.add_typer(spark.spark_app, name="spark")
 app.add_typer(contracts.contracts_app, name="contracts")
 app.add_typer(governance.catalog_app, name="catalog")

@@ -29,7 +29,9 @@ def notebooks_dir() -> Path:
 
 @one_line_errors
 def notebook(
-    port: Annotated[int, typer.Option(help="JupyterLab's port on 127.0.0.1.")] = 8888,
+    port: Annotated[
+        int | None, typer.Option(help="JupyterLab's port on 127.0.0.1 (default: MDSLAB_CONSOLE__NOTEBOOK_PORT, 8888).")
+    ] = None,
     folder: Annotated[
         Path | None, typer.Option("--dir", help="Open this folder instead of the lab's notebooks/.")
     ] = None,
@@ -45,6 +47,7 @@ def notebook(
     if not root.is_dir():
         raise ConfigurationError(f"--dir {root} is not a folder")
     current = settings()
+    port = port or current.console.notebook_port
     require_free_port("127.0.0.1", port, what="JupyterLab", fix="pass --port")
     token = secrets.token_urlsafe(24)
     console.print(

@@ -28,7 +28,9 @@ def _observability_dir() -> Path:
 
 @one_line_errors
 def prometheus(
-    port: Annotated[int, typer.Option(help="Prometheus's own port.")] = 9090,
+    port: Annotated[
+        int | None, typer.Option(help="Prometheus's own port (default: MDSLAB_CONSOLE__PROMETHEUS_PORT, 9090).")
+    ] = None,
     retention: Annotated[str, typer.Option(help="How long to keep samples.")] = "7d",
 ) -> None:
     """Run Prometheus in the foreground (Ctrl-C stops), scraping `mdslab serve`, `mdslab stream` and Ray at
@@ -38,6 +40,7 @@ def prometheus(
     `nix develop`). Grafana and its dashboards come with the Compose stack or `nix run .#services`.
     """
     current = settings()
+    port = port or current.console.prometheus_port
     binary = shutil.which("prometheus")
     if binary is None:
         raise ServiceUnavailableError("no `prometheus` on PATH: `apt-get install prometheus` or `nix develop`")

@@ -127,7 +127,12 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     current = settings()
     reports = embedded.status(current)
     healthy = all(report.healthy for report in reports)
-    figures = _figures(current) if healthy else None
+    figures = None
+    if healthy:
+        from mdslab.console.figures import status_figures
+        from mdslab.workloads.lake import lakehouse
+
+        figures = status_figures(current, lakehouse(current))
     if as_json:
         typer.echo(json.dumps({"services": [r.__dict__ for r in reports], "figures": figures}, indent=2, default=str))
     else:
@@ -137,74 +142,6 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON."
     if not healthy:
         console.print("Some services are down: `mdslab up` starts the embedded ones.", style="yellow")
         raise typer.Exit(1)
-
-
-def _scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]] | None:
-    """Samples by name from a /metrics endpoint; None when nothing answers there."""
-    import httpx
-    from prometheus_client.parser import text_string_to_metric_families
-
-    try:
-        text = httpx.get(url, timeout=2).text
-    except httpx.HTTPError:
-        return None
-    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
-    return samples
-
-
-def _figures(current: Settings) -> dict[str, Any]:
-    import psycopg
-
-    from mdslab.llm.freshness import indexed_table_versions, stale_sources
-    from mdslab.workloads.lake import lakehouse
-    from mdslab.workloads.lake_metrics import take_snapshot
-    from mdslab.workloads.pipeline.runlog import GATE_STEP
-
-    host = current.api.host
-    api = _scrape(f"http://{host}:{current.api.port}/metrics")
-    consumer = _scrape(f"http://{host}:{current.stream.metrics_port}/metrics") if current.stream.metrics_port else None
-    lag: dict[str, float] = {}
-    for labels, value in (consumer or {}).get("mdslab_stream_consumer_lag", []):
-        lag[labels["topic"]] = lag.get(labels["topic"], 0.0) + value
-    requests = sum(v for _, v in (api or {}).get("mdslab_api_requests_total", []))
-    lake = lakehouse(current)
-    snap = take_snapshot(lake, current.postgres)
-    errors = list(snap.errors)
-    rag: dict[str, Any] = {"indexed": False, "stale": []}
-    try:
-        indexed = indexed_table_versions(current)
-        if indexed is not None:
-            rag = {"indexed": True, "stale": [source.line() for source in stale_sources(indexed, lake)]}
-    except (MdslabError, OSError, psycopg.Error) as exc:
-        errors.append(f"RAG index: {exc}")
-    gate = next((run for run in snap.last_runs if run.step == GATE_STEP), None)
-    layers: dict[str, dict[str, int]] = {}
-    for info in snap.tables:
-        if info.version is not None:
-            layer = layers.setdefault(str(info.layer), {"tables": 0, "rows": 0})
-            layer["tables"] += 1
-            layer["rows"] += info.rows
-    return {
-        "api": {"url": f"http://{host}:{current.api.port}", "up": api is not None, "requests": int(requests)},
-        "consumer": {"up": consumer is not None, "lag_by_topic": lag},
-        "layers": layers,
-        "stale_gold": {name: reasons for name, reasons in snap.stale_gold.items() if reasons},
-        "published": snap.published,
-        "newest_visible": snap.newest_visible,
-        "last_runs": [
-            {"step": r.step, "status": r.status, "finished_at": r.finished_at, "seconds": round(r.seconds, 1)}
-            for r in snap.last_runs
-            if r.step != GATE_STEP
-        ],
-        "gate": None
-        if gate is None
-        else {"passed": gate.status != "failed", "finished_at": gate.finished_at, "reason": gate.error},
-        "rag": rag,
-        "errors": errors,
-    }
 
 
 def _print_figures(figures: dict[str, Any]) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 
 import psutil
 
-from mdslab.errors import ServiceUnavailableError
+from mdslab.errors import ConfigurationError, ServiceUnavailableError
 
 
 class PortTakenError(ServiceUnavailableError):
@@ -52,3 +53,19 @@ def port_taken(host: str, port: int, *, what: str, fix: str) -> PortTakenError:
     """The error for a taken port; also for a bind that lost a race after the check."""
     holder = listener_of(port)
     return PortTakenError(f"port {port} on {host} ({what}) is taken{' by ' + holder if holder else ''}: {fix}")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only: ``localhost``, 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+def require_loopback(host: str, *, what: str, why: str, fix: str) -> None:
+    """Refuse to serve ``what`` beyond this machine, in one line saying why and what to do instead."""
+    if not is_loopback(host):
+        raise ConfigurationError(f"--host {host} is not a loopback address: {what} {why}; {fix}")
