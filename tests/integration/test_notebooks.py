@@ -151,4 +151,3 @@ def test_mdslab_notebook_serves_jupyterlab_on_loopback_behind_its_token(lab: Bui
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) in (0, -signal.SIGTERM, 130, 143)
-

@@ -140,9 +140,7 @@ def test_the_api_answers_json_and_arrow_and_refuses_with_4xx(built: Built) -> No
 
     from mdslab.api.app import create_app
 
-    api = built.settings.api.model_copy(
-        update={"api_key": SecretStr("k"), "sql_max_rows": 50, "sql_timeout_s": 1.0}
-    )
+    api = built.settings.api.model_copy(update={"api_key": SecretStr("k"), "sql_max_rows": 50, "sql_timeout_s": 1.0})
     key = {"X-API-Key": "k"}
     query = f"SELECT customer_id, spend_date, total_usd FROM {SPEND} ORDER BY ALL"
     with TestClient(create_app(built.settings.model_copy(update={"api": api}))) as client:
