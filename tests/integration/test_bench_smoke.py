@@ -62,10 +62,11 @@ def test_ingest_bench(services: Settings, tmp_path: Path) -> None:
 def test_rag_bench(services: Settings, tmp_path: Path) -> None:
     report = _bench(
         services, tmp_path, "rag.py",
-        "--sizes", "500", "1000", "--queries", "20", "--requests", "5", "--exact-sql-queries", "5",
+        "--sizes", "100", "200", "--queries", "10", "--requests", "5", "--exact-sql-queries", "5",
+        "--ef-search", "40", "100",
     )  # fmt: skip
     real, synthetic = report["sizes"]  # the second size is topped up with synthetic vectors
-    assert (real["chunks"], synthetic["chunks"]) == (500, 1000) and synthetic["synthetic_load"]["rows"] > 0
+    assert (real["chunks"], synthetic["chunks"]) == (100, 200) and synthetic["synthetic_load"]["rows"] > 0
     assert {"exact_numpy", "hnsw"} <= set(real["retrieval"])
     assert report["e2e"]["requests"] == 5
 

@@ -100,9 +100,10 @@ RAY_WITH_DASHBOARD = Server(
     banner="ready http://127.0.0.1:",
 )
 
-# The lab's serving commands. Adding one is one line; the console, once it is on main:
-#   pytest.param(Server(("console",)), id="console"),
+# The lab's serving commands, one line each; the slow ones have a loopback test of their own in the default
+# suite (the console's and JupyterLab's) or cost seconds of imports it does not have (the API's)
 SERVERS = [
+    pytest.param(Server(("console",)), id="console", marks=pytest.mark.slow),
     pytest.param(Server(("serve",)), id="serve", marks=pytest.mark.slow),
     pytest.param(Server(("spark", "history")), id="spark-history"),
     pytest.param(Server(("notebook",)), id="notebook", marks=pytest.mark.slow),
