@@ -417,3 +417,8 @@ def demo(
         style="dim",
         highlight=False,
     )
+    console.print(
+        "next: `mdslab console` (the whole lab on one page), `mdslab sql \"SELECT ... FROM gold.daily_spend\"`, "
+        "`mdslab notebook`, `mdslab spark history`",
+        highlight=False,
+    )
