@@ -418,7 +418,7 @@ def demo(
         highlight=False,
     )
     console.print(
-        "next: `mdslab console` (the whole lab on one page), `mdslab sql \"SELECT ... FROM gold.daily_spend\"`, "
+        'next: `mdslab console` (the whole lab on one page), `mdslab sql "SELECT ... FROM gold.daily_spend"`, '
         "`mdslab notebook`, `mdslab spark history`",
         highlight=False,
     )
