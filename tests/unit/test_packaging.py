@@ -53,6 +53,9 @@ def test_plain_wheel_install_imports_and_carries_its_data(tmp_path: Path) -> Non
     }
     assert console <= names, "the console's pages and script ship with the package"
     assert not any(name.startswith("platform/") for name in names)
+    (metadata,) = [name for name in names if name.endswith(".dist-info/METADATA")]
+    assert "License-Expression: MIT" in zipfile.ZipFile(wheel).read(metadata).decode()
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     target = tmp_path / "site"
     subprocess.run(
         [_uv(), "pip", "install", "--no-deps", "--target", str(target), str(wheel)], check=True, capture_output=True
