@@ -13,10 +13,7 @@ from mdslab.errors import ServiceUnavailableError
 from mdslab.services import embedded, secrets
 from mdslab.services.embedded import ServiceReport
 from mdslab.settings import Profile, Settings, load_settings
-
-TRANSACTIONS_TOPIC = "transactions"
-CLAIMS_TOPIC = "claims"
-DEAD_LETTER_TOPIC = "dead-letters"
+from mdslab.workloads.ingestion.events import CLAIMS_TOPIC, DEAD_LETTER_TOPIC, TRANSACTIONS_TOPIC
 
 
 def topic_specs(settings: Settings) -> list[eventbus.TopicSpec]:

@@ -119,6 +119,36 @@ def test_api_publishes_keyed_messages_with_the_contract_version(streaming: Setti
     assert dict(message.headers()) == {"contract": b"transaction", "contract_version": b"1.0.0"}
 
 
+def test_the_ingest_lambda_publishes_as_the_api_does_and_its_events_reach_bronze(streaming: Settings) -> None:
+    """infra/sam's handler on API Gateway events against the embedded Kafka: accepted -> in bronze once,
+    with the contract headers (keys: the API's own kafka_messages); a refused batch publishes nothing."""
+    from mdslab.api.lambda_ingest import LambdaIngest
+
+    key = streaming.api.api_key.get_secret_value()
+    publisher = EventPublisher(streaming.kafka, client_id="test-lambda")
+    handler = LambdaIngest(streaming, publisher)
+    batch = [valid_transaction(customer_id="C0000042"), valid_transaction()]
+
+    def post(events: list[dict[str, Any]]) -> dict[str, Any]:
+        body = orjson.dumps(events).decode()
+        return handler({"httpMethod": "POST", "path": "/v1/transactions", "headers": {"X-API-Key": key}, "body": body})
+
+    try:
+        accepted = post(batch)
+        refused = post([valid_transaction(), valid_transaction(amount=-1)])  # all or nothing, as the API
+    finally:
+        publisher.close()
+    assert accepted["statusCode"] == 202, accepted
+    assert orjson.loads(accepted["body"]) == {"accepted": 2, "event_ids": [e["event_id"] for e in batch]}
+    assert refused["statusCode"] == 422 and orjson.loads(refused["body"])["detail"][0]["loc"][:2] == ["body", 1]
+    lake = lakehouse(streaming)
+    consume(streaming, lake)
+    bronze = lake.read_table(TRANSACTIONS.bronze_table).to_pylist()
+    assert sorted(row["event_id"] for row in bronze) == sorted(e["event_id"] for e in batch)
+    assert {row["event_id"]: orjson.loads(row["payload"]) for row in bronze} == {e["event_id"]: e for e in batch}
+    assert {row["contract_version"] for row in bronze} == {"1.0.0"}  # the contract headers the API sends
+
+
 def test_poison_messages_go_to_dead_letters_and_the_valid_ones_around_them_to_bronze(streaming: Settings) -> None:
     topics = Topics(streaming.kafka.topic_prefix)
     first, last = valid_transaction(), valid_transaction()

@@ -15,7 +15,7 @@ from mdslab.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", ROOT / "bench" / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-PAGES += sorted((ROOT / "compose").rglob("*.md"))
+PAGES += sorted((ROOT / "compose").rglob("*.md")) + sorted((ROOT / "infra").rglob("*.md"))
 NAME = re.compile(rf"{ENV_PREFIX}[A-Z0-9_]*")
 ON_PURPOSE = {"MDSLAB_API__APIKEY"}  # docs/reliability.md shows the error a typo gets
 

@@ -27,10 +27,10 @@ def _closed_port() -> int:
     return port
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
+def broker_down_settings() -> Settings:
+    """The test key, small limits, and Kafka on a port where nothing listens."""
     base = Settings()
-    settings = base.model_copy(
+    return base.model_copy(
         update={
             "api": base.api.model_copy(
                 update={
@@ -43,7 +43,11 @@ def client() -> Iterator[TestClient]:
             "kafka": base.kafka.model_copy(update={"bootstrap_servers": f"127.0.0.1:{_closed_port()}"}),
         }
     )
-    with TestClient(create_app(settings)) as test_client:
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app(broker_down_settings())) as test_client:
         yield test_client
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mdslab.workloads.bootstrap import CLAIMS_TOPIC, DEAD_LETTER_TOPIC, TRANSACTIONS_TOPIC
 from mdslab.workloads.contracts import Claim, Contract, Transaction
 
+TRANSACTIONS_TOPIC = "transactions"  # before the prefix (MDSLAB_KAFKA__TOPIC_PREFIX), as Topics applies it
+CLAIMS_TOPIC = "claims"
+DEAD_LETTER_TOPIC = "dead-letters"
 DEAD_LETTER_TABLE = "bronze.dead_letters"  # every topic's poison messages, with their error
 CONTRACT_HEADER = "contract"
 CONTRACT_VERSION_HEADER = "contract_version"

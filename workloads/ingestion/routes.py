@@ -110,6 +110,11 @@ def parse_events(event_type: EventType, body: bytes, max_events: int) -> tuple[l
     return items, batch
 
 
+def kafka_messages(event_type: EventType, items: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
+    """(key, value) per event: keyed by the entity that orders its events, the value the event's JSON."""
+    return [(str(item[event_type.key_field]).encode(), orjson.dumps(item)) for item in items]
+
+
 def _route(event_type: EventType, topic: str) -> Any:
     async def ingest(
         request: Request, settings: SettingsDep, publisher: PublisherDep, metrics: MetricsDep
@@ -120,7 +125,7 @@ def _route(event_type: EventType, topic: str) -> Any:
         except (RequestValidationError, HTTPException):
             metrics.events.labels(event_type.name, "rejected").inc()
             raise
-        messages = [(str(item[event_type.key_field]).encode(), orjson.dumps(item)) for item in items]
+        messages = kafka_messages(event_type, items)
         try:
             await publisher.publish(topic, messages, event_type.headers)
         except BrokerUnavailableError as exc:

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mdslab import __version__
 from mdslab.api.guard import RequestGuard
+from mdslab.api.problems import invalid_events_body
 from mdslab.api.sql_routes import sql_router
 from mdslab.api_keys import ApiKeys, TokenBucket
 from mdslab.eventbus import EventPublisher
@@ -88,21 +89,6 @@ class MeasureRequests:
             self.http.requests.labels(path, scope["method"], str(status)).inc()
 
 
-def _clean_errors(errors: Any) -> list[dict[str, Any]]:
-    """Validation errors without Pydantic's ``ctx``/``input`` (exception objects, echoed payloads)."""
-    return [
-        {"loc": list(error.get("loc", [])), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
-        for error in errors
-    ]
-
-
-def _summary(errors: list[dict[str, Any]]) -> str:
-    first = errors[0] if errors else {"loc": ["body"], "msg": "invalid"}
-    where = ".".join(str(part) for part in first["loc"])
-    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-    return f"{where}: {first['msg']}{more}; nothing was accepted"
-
-
 def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -> FastAPI:
     """The API for ``settings``; pass a ``publisher`` to share one, else the app opens its own."""
 
@@ -151,8 +137,7 @@ def create_app(settings: Settings, *, publisher: EventPublisher | None = None) -
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _clean_errors(exc.errors())
-        return JSONResponse(status_code=422, content=jsonable_encoder({"message": _summary(errors), "detail": errors}))
+        return JSONResponse(status_code=422, content=jsonable_encoder(invalid_events_body(exc.errors())))
 
     app.include_router(_operations_router(settings, registry))
     app.include_router(ingest_router(settings.api, Topics(settings.kafka.topic_prefix)))
