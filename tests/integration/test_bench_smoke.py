@@ -3,9 +3,10 @@
 Tiny sizes measure nothing; these check that each command still starts, does every step against the
 real services, and writes its results JSON with the figures the README quotes. The ones that need a
 Spark session of their own (training, lineage, the incremental pipeline, SQL: ~1 min each to start Spark in
-a subprocess) are marked slow (`make test-all`), and so is the console's (seconds the default suite does
-not have; test_console.py tests the console itself); all of them are type-checked in `make lint` and
-`make test` too.
+a subprocess) are marked slow (`make test-all`), and so are the console's, the ingestion's and the RAG's
+(~20-30 s each that the default suite's 30 minutes no longer have; the product paths they drive are tested
+in test_console.py, test_streaming.py and test_rag.py); all of them are type-checked in `make lint` and
+`make test` too, and the DuckDB pipeline's runs here by default.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def test_pipeline_bench_on_duckdb(services: Settings, tmp_path: Path) -> None:
     assert size["runs"]["duckdb"]["seconds"] > 0
 
 
+@pytest.mark.slow
 def test_ingest_bench(services: Settings, tmp_path: Path) -> None:
     report = _bench(
         services, tmp_path, "ingest.py",
@@ -59,6 +61,7 @@ def test_ingest_bench(services: Settings, tmp_path: Path) -> None:
     assert {"batch", "single", "rates"} <= set(report["steps"])
 
 
+@pytest.mark.slow
 def test_rag_bench(services: Settings, tmp_path: Path) -> None:
     report = _bench(
         services, tmp_path, "rag.py",
