@@ -62,7 +62,8 @@ class Dialect:
         return f"transform({array}, x -> {body})" if self.spark else f"list_transform({array}, lambda x: {body})"
 
     def size(self, array: str) -> str:
-        return f"size({array})" if self.spark else f"len({array})"
+        # array_length, not len: sqlglot reads len() as a string's length when it transpiles the plans
+        return f"size({array})" if self.spark else f"array_length({array})"
 
     def join(self, array: str, separator: str) -> str:
         sep = self.string_literal(separator)
@@ -99,7 +100,11 @@ class Dialect:
         )
 
     def last_non_null_over(self, column: str, window: str) -> str:
-        return f"last({column}, true) OVER ({window})" if self.spark else f"last({column} IGNORE NULLS) OVER ({window})"
+        return (
+            f"last({column}, true) OVER ({window})"
+            if self.spark
+            else f"last_value({column} IGNORE NULLS) OVER ({window})"
+        )
 
 
 SPARK = Dialect("spark")
