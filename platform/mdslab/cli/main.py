@@ -18,6 +18,7 @@ from mdslab.cli import (
     orchestration,
     pipeline,
     services,
+    snowflake,
     spark,
     sql,
     web_console,
@@ -57,6 +58,7 @@ app.add_typer(ml.mlflow_app, name="mlflow")
 app.add_typer(llm.rag_app, name="rag")
 app.command()(llm.ask)
 ml.run_app.command("llm")(llm.run_llm)
+ml.run_app.command("snowflake")(snowflake.run_snowflake)
 app.add_typer(ml.run_app, name="run")
 app.add_typer(orchestration.airflow_app, name="airflow")
 app.add_typer(orchestration.flow_app, name="flow")
