@@ -7,13 +7,15 @@ The lab's batch run, from the stream to curated data and its consumers:
 2. **send_simulated_events**: only with `simulate_rows` > 0: the simulator plays the source system
    and produces that many transactions (plus claims and reference data) to Kafka.
 3. **consume_stream**: Kafka -> bronze until caught up, exactly once (offsets in the Delta commits).
-4. **load_reference**: PostgreSQL reference data -> bronze.
-5. **build_silver** / **build_gold**: the medallion steps on Spark (RayDP on Ray); steps whose input
+4. **extract_case_files**: the claims system's case files (MongoDB) -> bronze, new and changed
+   documents and deletions since the last run, exactly once.
+5. **load_reference**: PostgreSQL reference data -> bronze.
+6. **build_silver** / **build_gold**: the medallion steps on Spark (RayDP on Ray); steps whose input
    table versions did not change are skipped, so re-runs are cheap and idempotent.
-6. **quality_gate**: gold present, built from the current inputs, unique keys, reconciled with
+7. **quality_gate**: gold present, built from the current inputs, unique keys, reconciled with
    silver, quarantine share within `max_quarantine_share`. Fails the run naming every failed check;
    nothing downstream runs on bad gold. Publishes the gold tables as Assets on success.
-7. **score_fraud** (skipped until a champion model exists) and **index_rag**, in parallel.
+8. **score_fraud** (skipped until a champion model exists) and **index_rag**, in parallel.
 
 Downstream: `fraud_model_training` is scheduled on the `gold.fraud_features` Asset.
 Every task calls `mdslab.orchestration.tasks`, the same library functions as the `mdslab` CLI.
@@ -91,6 +93,11 @@ with DAG(
         A retry resumes where the bronze tables end: no duplicates, no gaps."""
         return run_task(tasks.consume_stream, timeout_s=float(_params()["consume_timeout_s"]))
 
+    @task(execution_timeout=timedelta(minutes=30))
+    def extract_case_files() -> tasks.Summary:
+        """New and changed case files and deletions from MongoDB into bronze.claim_documents, exactly once."""
+        return run_task(tasks.extract_case_files)
+
     @task
     def load_reference() -> tasks.Summary:
         """Copy the PostgreSQL reference tables (customers, merchants, policies) into bronze."""
@@ -127,6 +134,7 @@ with DAG(
         ensure_services()
         >> send_simulated_events()
         >> consume_stream()
+        >> extract_case_files()
         >> load_reference()
         >> build_silver()
         >> build_gold()

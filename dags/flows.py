@@ -104,6 +104,17 @@ def consume_stream(settings: Settings, timeout_s: float) -> tasks.Summary | Stat
 
 
 @task(
+    task_run_name="extract_case_files",
+    retries=2,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    timeout_seconds=1800,
+)
+def extract_case_files(settings: Settings) -> tasks.Summary | State:
+    """MongoDB case files -> bronze, incrementally and exactly once."""
+    return _run(tasks.extract_case_files, settings)
+
+
+@task(
     task_run_name="load_reference",
     retries=2,
     retry_delay_seconds=exponential_backoff(backoff_factor=10),
@@ -180,6 +191,7 @@ def _pipeline(
     ensure_services(settings)
     send_simulated_events(settings, simulate_rows, seed)
     consume_stream(settings, consume_timeout_s)
+    extract_case_files(settings)
     load_reference(settings, force)
     for layer in ("silver", "gold"):
         build_layer.with_options(refresh_cache=force)(settings, layer, force)

@@ -21,7 +21,7 @@ from mdslab import database, objectstore
 from mdslab.services.ports import port_in_use
 from mdslab.settings import LakeSettings, Settings, load_settings
 
-SERVICE_PORTS = 16  # base .. base+8 internal, +10 S3, +11 Kafka, +12 PostgreSQL, +13 Ray metrics
+SERVICE_PORTS = 16  # base .. base+8 internal, +10 S3, +11 Kafka, +12 PostgreSQL, +13 Ray metrics, +14 MongoDB
 
 
 # Below Linux's ephemeral port range (32768-60999), where client sockets take ports at random.
@@ -60,6 +60,7 @@ def services() -> Iterator[Settings]:
         "MDSLAB_S3__ENDPOINT_URL": f"http://127.0.0.1:{base + 10}",
         "MDSLAB_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{base + 11}",
         "MDSLAB_POSTGRES__PORT": str(base + 12),
+        "MDSLAB_MONGO__URL": f"mongodb://127.0.0.1:{base + 14}",
         "MDSLAB_COMPUTE__RAY_METRICS_PORT": str(base + 13),  # the run's Ray, scraped by the Prometheus test
     }
     saved = {key: os.environ.get(key) for key in env}
@@ -80,13 +81,15 @@ def services() -> Iterator[Settings]:
 
 
 def fresh_lake(services: Settings, prefix: str = "t") -> Settings:
-    """``services`` with new lake buckets and a new database, named ``<prefix><random tag>``."""
+    """``services`` with new lake buckets, a new database and a new document-store database (the claims
+    system's case files), named ``<prefix><random tag>``."""
     tag = f"{prefix}{uuid.uuid4().hex[:10]}"
     lake = LakeSettings(raw_bucket=f"{tag}-raw", curated_bucket=f"{tag}-curated")
     objectstore.ensure_buckets(objectstore.s3_client(services.s3), [lake.raw_bucket, lake.curated_bucket])
     pg = services.postgres.model_copy(update={"database": tag})
     database.ensure_database(pg, pg.database)
-    return services.model_copy(update={"lake": lake, "postgres": pg})
+    mongo = services.mongo.model_copy(update={"database": tag})
+    return services.model_copy(update={"lake": lake, "postgres": pg, "mongo": mongo})
 
 
 @pytest.fixture
@@ -144,6 +147,7 @@ def invoke_cli(settings: Settings, *args: str) -> Any:
         "MDSLAB_LAKE__RAW_BUCKET": settings.lake.raw_bucket,
         "MDSLAB_LAKE__CURATED_BUCKET": settings.lake.curated_bucket,
         "MDSLAB_POSTGRES__DATABASE": settings.postgres.database,
+        "MDSLAB_MONGO__DATABASE": settings.mongo.database,
         "COLUMNS": "250",
     }
     return CliRunner().invoke(app, list(args), env=env)

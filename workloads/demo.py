@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from mdslab.lakehouse import Lakehouse, TableInfo
 from mdslab.settings import Settings
+from mdslab.workloads.case_files.extract import ExtractReport, extract_case_files
 from mdslab.workloads.ingestion.consumer import StreamConsumer, StreamReport
 from mdslab.workloads.ingestion.sender import SendReport, Target
 from mdslab.workloads.ingestion.stream_feed import FeedReport, feed_simulation
@@ -44,6 +45,7 @@ class DemoReport:
     stream_s: float
     seconds: float
     spark_warm_up_s: float | None = None  # the background warm-up of a new session, when there was one
+    case_files: ExtractReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The summary a script would read (``mdslab demo --json``)."""
@@ -59,6 +61,7 @@ class DemoReport:
             },
             "labels": {"rows": self.feed.labels.rows, "skipped": self.feed.labels.skipped},
             "planted_defects": self.feed.planted_defects,
+            "case_files": None if self.case_files is None else self.case_files.as_dict(),
             "tables": [
                 {
                     "name": t.name,
@@ -162,6 +165,8 @@ def run_demo(
             until_caught_up=True,
             on_batch=lambda r: on_progress(f"consuming Kafka into bronze: {sum(r.bronze_rows.values()):,} rows"),
         )
+        on_progress("case files from MongoDB into bronze")
+        case_files = extract_case_files(settings.mongo, lake, on_progress=on_progress)
         report = run_pipeline(
             settings,
             spark=provider,
@@ -184,4 +189,5 @@ def run_demo(
         stream.seconds,
         time.perf_counter() - started,
         provider.warmed_in_s,
+        case_files,
     )

@@ -1,5 +1,6 @@
-"""A simulated day at the office: reference data into PostgreSQL, a file drop of raw events and a
-fraud-label export into bronze. Landing is exactly-once per batch, so running it again is harmless."""
+"""A simulated day at the office: reference data into PostgreSQL, case files into the claims system's
+document store (MongoDB), a file drop of raw events and a fraud-label export into bronze. Landing is
+exactly-once per batch, so running it again is harmless."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
 from mdslab.workloads import reference
 from mdslab.workloads.bronze_landing import LandingResult, land_events, land_labels
+from mdslab.workloads.case_files.store import CaseFileChanges, write_case_files
 from mdslab.workloads.contracts import Claim, Transaction
 from mdslab.workloads.simulator import SimulatedData, SimulationConfig
 
@@ -19,6 +21,7 @@ class DropReport:
     reference_changed: dict[str, int]
     landed: list[LandingResult]
     planted_defects: int
+    case_files: CaseFileChanges | None = None
 
 
 def batch_id_for(config: SimulationConfig) -> str:
@@ -32,6 +35,7 @@ def batch_id_for(config: SimulationConfig) -> str:
 def drop_batch(settings: Settings, lake: Lakehouse, data: SimulatedData) -> DropReport:
     batch_id = batch_id_for(data.config)
     changed = reference.upsert(settings.postgres, data.reference_tables())
+    case_files = write_case_files(settings.mongo, data.claims, run=data.config.run)
     landed = [
         land_events(
             lake,
@@ -51,4 +55,4 @@ def drop_batch(settings: Settings, lake: Lakehouse, data: SimulatedData) -> Drop
         ),
         land_labels(lake, data.fraud_labels, batch_id=batch_id),
     ]
-    return DropReport(batch_id, changed, landed, data.defects.num_rows)
+    return DropReport(batch_id, changed, landed, data.defects.num_rows, case_files)

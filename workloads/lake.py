@@ -108,6 +108,27 @@ DEAD_LETTER_DOCS = {
 }
 
 
+CASE_FILE_FIELDS = [
+    pa.field("document_id", pa.string(), nullable=False),
+    pa.field("operation", pa.string(), nullable=False),
+    pa.field("document", pa.string()),
+    pa.field("source_updated_at", UTC_TS),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("extract_run", pa.int64(), nullable=False),
+    pa.field("extracted_at", UTC_TS, nullable=False),
+    pa.field("ingest_date", pa.date32(), nullable=False),
+]
+CASE_FILE_DOCS = {
+    "document_id": "The document's _id in the source collection (the claim id).",
+    "operation": "upsert (the document as it is now) or delete (it is gone from the source: a tombstone).",
+    "document": "The whole document as MongoDB Extended JSON (relaxed), exactly as read; null for a delete.",
+    "source_updated_at": "The document's updated_at in the source: with document_id, the extraction watermark.",
+    "source": "Where it was read: mongo:<database>.<collection>.",
+    "extract_run": "The extraction that wrote the row (its number is recorded in the same Delta commit).",
+    "extracted_at": "When the extraction read the source (UTC).",
+}
+
+
 def _reference_fields(model: type[BaseModel]) -> tuple[list[pa.Field], dict[str, str]]:
     fields, docs = contract_fields(model)
     return [*fields, pa.field("extracted_at", UTC_TS, nullable=False)], {
@@ -162,6 +183,18 @@ def _bronze() -> list[TableSpec]:
             ],
             "Chargeback and investigation outcomes per transaction, from the case-management export.",
             label_docs,
+        )
+    )
+    specs.append(
+        _spec(
+            "bronze.claim_documents",
+            Layer.BRONZE,
+            "claim_documents_delta",
+            CASE_FILE_FIELDS,
+            "Claims case files from the claims system's document store (MongoDB), as stored there: one row per "
+            "new or changed document (upsert) or deletion (delete), extracted incrementally, exactly once.",
+            CASE_FILE_DOCS,
+            partition_by=("ingest_date",),
         )
     )
     for model, table, what in (
@@ -434,6 +467,7 @@ OWNERS = {
     "bronze.merchants": "payments",
     "bronze.policies": "claims",
     "bronze.fraud_labels": "fraud-analytics",
+    "bronze.claim_documents": "claims",
     "gold.daily_spend": "payments",
     "gold.fraud_features": "fraud-analytics",
     "gold.fraud_scores": "fraud-analytics",
@@ -458,6 +492,7 @@ DECLARED_TAGS: dict[str, dict[str, tuple[str, ...]]] = {
     "bronze.transactions": _RAW,
     "bronze.claims": _RAW,
     "bronze.dead_letters": _RAW,
+    "bronze.claim_documents": {"document": ("pii.raw",)},
     **{table: contract_tags(model) for table, model in TABLE_CONTRACTS.items()},
 }
 

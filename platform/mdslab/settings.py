@@ -84,6 +84,21 @@ class PostgresSettings(BaseModel):
         return f"{driver}://{user}@{self.host}:{self.port}/{database or self.database}"
 
 
+class MongoSettings(BaseModel):
+    """A MongoDB-protocol server holding the claims system's case files: SecantusDB when embedded, MongoDB
+    (Compose) otherwise. Reached only through pymongo."""
+
+    url: str = Field(default="mongodb://127.0.0.1:27017", description="MongoDB connection string, without credentials.")
+    database: str = Field(default="claims_system", description="Database of the case-file collection.")
+    user: str = Field(default="", description="User to authenticate as (Compose's root user); none when empty.")
+    password: SecretStr = SecretStr("")
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        parts = urlsplit(self.url.split(",")[0])
+        return parts.hostname or "127.0.0.1", parts.port or 27017
+
+
 class LakeSettings(BaseModel):
     """Where the medallion layers live. Bucket names follow the seed project."""
 
@@ -428,6 +443,7 @@ class Settings(BaseSettings):
     s3: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    mongo: MongoSettings = Field(default_factory=MongoSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
     compute: ComputeSettings = Field(default_factory=ComputeSettings)
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)

@@ -74,6 +74,7 @@ def test_the_pipeline_runs_its_steps_in_order_and_gates_the_consumers(dagbag: An
         "ensure_services",
         "send_simulated_events",
         "consume_stream",
+        "extract_case_files",
         "load_reference",
         "build_silver",
         "build_gold",

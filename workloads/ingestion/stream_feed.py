@@ -15,6 +15,7 @@ from mdslab.lakehouse import Lakehouse
 from mdslab.settings import Settings
 from mdslab.workloads import reference
 from mdslab.workloads.bronze_landing import LandingResult, land_labels
+from mdslab.workloads.case_files.store import write_case_files
 from mdslab.workloads.file_drop_feed import batch_id_for
 from mdslab.workloads.ingestion.sender import SendReport, Target, send_events
 from mdslab.workloads.simulator import SimulatedData
@@ -52,6 +53,7 @@ def feed_simulation(
     batch_id = batch_id_for(data.config)
     skip = not resend and already_fed(lake, data)
     changed = reference.upsert(settings.postgres, data.reference_tables())
+    write_case_files(settings.mongo, data.claims, run=data.config.run)  # the claims system's own store
     sent = None
     if not skip:
         sent = send_events(

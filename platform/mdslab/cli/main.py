@@ -8,6 +8,7 @@ from mdslab import __version__
 from mdslab.cli import (
     bi,
     contracts,
+    extract,
     governance,
     ingest,
     lake,
@@ -43,6 +44,7 @@ app.command()(pipeline.simulate)
 app.command()(ingest.serve)
 app.command()(ingest.stream)
 app.add_typer(pipeline.pipeline_app, name="pipeline")
+app.add_typer(extract.extract_app, name="extract")
 app.command()(lake.tables)
 app.command()(lake.optimize)
 app.command()(sql.sql)

@@ -407,6 +407,8 @@ def demo(
             f"(422); {report.stream.dead_letters:,} dead letters; planted defects {report.feed.planted_defects:,}",
             highlight=False,
         )
+    if report.case_files is not None:
+        console.print(f"case files: {report.case_files.line()}", highlight=False)
     spark_line = f"Spark start {seconds['spark_session_start']}"
     if report.spark_warm_up_s is not None:
         spark_line += f" and warm-up {seconds['spark_warm_up']} (meanwhile), waited for {seconds['waited_for_spark']}"

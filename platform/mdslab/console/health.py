@@ -108,6 +108,7 @@ def _core_probes(settings: Settings, timeout_s: float) -> list[Callable[[], heal
         lambda: health.probe_s3(settings, timeout_s=timeout_s),
         lambda: health.probe_kafka(settings, timeout_s=timeout_s),
         lambda: health.probe_postgres(settings, timeout_s=seconds),
+        lambda: health.probe_mongo(settings, timeout_s=timeout_s),
     ]
 
 

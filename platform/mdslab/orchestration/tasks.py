@@ -136,6 +136,16 @@ def consume_stream(settings: Settings, *, timeout_s: float) -> Summary:
     return _said(summary, f"bronze caught up: {written}; {report.dead_letters:,} dead letters")
 
 
+def extract_case_files(settings: Settings) -> Summary:
+    """The claims system's case files (MongoDB) -> bronze.claim_documents: new and changed documents and
+    deletions since the last extraction, exactly once (a retry reads again what was not committed)."""
+    from mdslab.workloads.case_files.extract import extract_case_files as extract
+    from mdslab.workloads.lake import lakehouse
+
+    report = extract(settings.mongo, lakehouse(settings))
+    return _said(report.as_dict(), report.line())
+
+
 def build_layer(settings: Settings, layer: str, *, force: bool = False) -> Summary:
     """Run the pipeline steps of one layer; steps whose inputs did not change are skipped."""
     from mdslab.workloads.pipeline.runner import run_pipeline

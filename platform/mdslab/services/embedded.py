@@ -1,7 +1,7 @@
 """``mdslab up / down / status`` for the embedded profile: real servers on 127.0.0.1, no Docker.
 
 Start order matters: the Kafka broker keeps its log in S3, so S3 comes first and its buckets exist
-before the broker starts; PostgreSQL is independent and starts alongside S3.
+before the broker starts; PostgreSQL and the document store are independent and start alongside S3.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from mdslab.services.ports import require_free_port
 from mdslab.services.programs import (
     ProgramSpec,
     initialize_postgres,
+    mongo_program,
     postgres_program,
     postgres_system_user,
     seaweedfs_program,
@@ -66,6 +67,7 @@ def _public_endpoints(settings: Settings) -> dict[str, tuple[str, int]]:
         "s3": settings.s3.host_port,
         "kafka": settings.kafka.first_host_port,
         "postgres": (settings.postgres.host, settings.postgres.port),
+        "mongo": settings.mongo.host_port,
     }
 
 
@@ -74,6 +76,7 @@ def _programs(settings: Settings, layout: EmbeddedLayout, pg_user: str | None) -
         seaweedfs_program(settings, layout),
         postgres_program(settings, layout, pg_user),
         tansu_program(settings, layout),
+        mongo_program(settings, layout),
     ]
 
 
@@ -136,9 +139,10 @@ def up(settings: Settings, *, on_step: Step = lambda _msg: None) -> list[Service
             on_step("initialized PostgreSQL data directory")
         supervisor.start_daemon(programs)
 
-    on_step("starting object storage (SeaweedFS) and PostgreSQL")
+    on_step("starting object storage (SeaweedFS), PostgreSQL and the document store (MongoDB protocol)")
     supervisor.start("s3")
     supervisor.start("postgres")
+    supervisor.start("mongo")
     _wait_healthy(supervisor, "s3", lambda: health.probe_s3(settings), timeout)
     client = objectstore.s3_client(settings.s3)
     buckets = [settings.kafka.broker_bucket, settings.lake.raw_bucket, settings.lake.curated_bucket]
@@ -151,6 +155,7 @@ def up(settings: Settings, *, on_step: Step = lambda _msg: None) -> list[Service
     if database.ensure_database(settings.postgres, settings.postgres.database, extensions=(PGVECTOR,)):
         on_step(f"created database {settings.postgres.database} with pgvector")
     _wait_healthy(supervisor, "kafka", lambda: health.probe_kafka(settings), timeout)
+    _wait_healthy(supervisor, "mongo", lambda: health.probe_mongo(settings), timeout)
 
     reports = status(settings)
     _write_state(layout, reports)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mdslab import database, eventbus, objectstore
+from mdslab import database, documentstore, eventbus, objectstore
 from mdslab.settings import Settings
 
 
@@ -21,7 +21,7 @@ class Health:
 
 _REASONS = (
     (
-        ("Connection refused", "transport failure", "Max retries exceeded"),
+        ("Connection refused", "transport failure", "Max retries exceeded", "does not answer at"),
         "not reachable (nothing listening)",
     ),
     (("timed out", "Timeout"), "timed out"),
@@ -77,5 +77,14 @@ def probe_postgres(settings: Settings, *, timeout_s: int = 2) -> Health:
     return _probe("postgres", f"{pg.host}:{pg.port}/{pg.database}", check)
 
 
+def probe_mongo(settings: Settings, *, timeout_s: float = 2.0) -> Health:
+    def check() -> str:
+        with documentstore.connect(settings.mongo, timeout_s=timeout_s) as client:
+            return f"{len(client.list_database_names())} databases"
+
+    host, port = settings.mongo.host_port
+    return _probe("mongo", f"{host}:{port}/{settings.mongo.database}", check)
+
+
 def probe_all(settings: Settings) -> list[Health]:
-    return [probe_s3(settings), probe_kafka(settings), probe_postgres(settings)]
+    return [probe_s3(settings), probe_kafka(settings), probe_postgres(settings), probe_mongo(settings)]

@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mdslab.errors import ServiceUnavailableError
-from mdslab.services.binaries import ensure_system_user, postgres_bin_dir, seaweedfs_binary, tansu_binary
+from mdslab.services.binaries import (
+    ensure_system_user,
+    postgres_bin_dir,
+    seaweedfs_binary,
+    secantusd_script,
+    tansu_binary,
+)
 from mdslab.services.layout import EmbeddedLayout
 from mdslab.services.private import write_private
 from mdslab.settings import Settings
@@ -92,6 +98,32 @@ def tansu_program(settings: Settings, layout: EmbeddedLayout) -> ProgramSpec:
         "RUST_LOG": "warn",
     }
     return ProgramSpec("kafka", command, env)
+
+
+def mongo_program(settings: Settings, layout: EmbeddedLayout) -> ProgramSpec:
+    """SecantusDB (WiredTiger storage, MongoDB's wire protocol) in the foreground, supervisord owning it.
+
+    An empty config file is passed so the server does not pick up a ``secantusd.toml`` from the working
+    directory or the home directory: its flags here are the whole configuration."""
+    host, port = settings.mongo.host_port
+    data_dir = layout.data_dir / "mongo"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = layout.run_dir / "secantusd.toml"
+    config.write_text("# the embedded document store: every setting is a flag (mdslab.services.programs)\n")
+    command = [
+        str(secantusd_script()),
+        "--config",
+        str(config),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--storage-path",
+        str(data_dir),
+        "--log-level",
+        "WARNING",
+    ]
+    return ProgramSpec("mongo", command)
 
 
 def postgres_system_user() -> str | None:
