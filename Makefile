@@ -9,7 +9,7 @@ VENV := $(CURDIR)/.venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup demo test test-fast test-random test-all system-deps lint format bench up down status clean help
+.PHONY: setup checkov-env checkov demo test test-fast test-random test-all system-deps lint format bench up down status clean help
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,12 +24,27 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 setup: $(VENV)/.synced  ## Create .venv from the lock file
 
+# checkov (the scanner of infra/terraform) in an environment of its own, from tools/checkov/requirements.txt's
+# exact pins: in uv.lock its dependencies would clash with the project's (tools/checkov/requirements.in says how).
+CHECKOV_VENV := $(CURDIR)/.tools/checkov
+CHECKOV_ENV := CKV_SKIP_PACKAGE_UPDATE_CHECK=true BC_SKIP_MAPPING=TRUE
+
+$(CHECKOV_VENV)/.synced: $(UV) tools/checkov/requirements.txt
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(CHECKOV_VENV)
+	$(UV) pip sync --quiet --python $(CHECKOV_VENV)/bin/python tools/checkov/requirements.txt
+	@touch $@
+
+checkov-env: $(CHECKOV_VENV)/.synced
+
+checkov: checkov-env  ## Scan infra/terraform with checkov, offline (the test is tests/unit/test_terraform.py)
+	$(CHECKOV_ENV) $(CHECKOV_VENV)/bin/checkov -d infra/terraform --framework terraform --skip-download --quiet --compact
+
 demo: setup  ## Start the embedded services and run the main job (simulate -> bronze -> silver -> gold)
 	$(VENV)/bin/mdslab demo $(ARGS)
 
 # mypy (~80 s of one core) runs alongside the suite, which mostly waits on services and Spark; its verdict is
 # printed after the suite's and fails the target like a failed test.
-test: setup system-deps  ## ruff and the import floors, then the test suite (real services, Spark on Ray, Prometheus; slow suites excluded) with mypy alongside
+test: setup checkov-env system-deps  ## ruff and the import floors, then the test suite (real services, Spark on Ray, Prometheus; slow suites excluded) with mypy alongside
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	PYTHON=$(VENV)/bin/python tools/lint-imports.sh
@@ -40,16 +55,16 @@ test: setup system-deps  ## ruff and the import floors, then the test suite (rea
 	wait $$mypy; typed=$$?; echo "mypy, run alongside the suite:"; cat .cache/mypy.log; \
 	[ $$tests -ne 0 ] && exit $$tests; exit $$typed
 
-test-random: setup system-deps  ## The suite in a random order (seed printed; repeat one: ARGS=--randomly-seed=N)
+test-random: setup checkov-env system-deps  ## The suite in a random order (seed printed; repeat one: ARGS=--randomly-seed=N)
 	UV=$(UV) $(VENV)/bin/python -m pytest -m "not slow" $(ARGS)
 
 system-deps:  ## Prometheus and nix-instantiate for the tests (apt-get when missing and root; or `nix develop`)
 	tools/system-deps.sh
 
-test-fast: setup  ## The edit-test loop: unit tests only, no services, no Spark, in a random order (about a minute)
+test-fast: setup checkov-env  ## The edit-test loop: unit tests only, no services, no Spark, in a random order (about a minute)
 	$(VENV)/bin/python -m pytest tests/unit -q $(ARGS)
 
-test-all: setup system-deps  ## Run every test, slow ones included
+test-all: setup checkov-env system-deps  ## Run every test, slow ones included
 	UV=$(UV) $(VENV)/bin/python -m pytest -p no:randomly $(ARGS)
 
 lint: setup  ## ruff, formatting, the import floors (ARCHITECTURE.md's layers), the map of them (docs/architecture.md) and mypy

