@@ -116,3 +116,10 @@ def test_console_bench(built: Built, tmp_path: Path) -> None:
     report = _bench(built.settings, tmp_path, "console.py", "--requests", "5", "--other-requests", "2")
     assert report["pages"]["main page"]["requests"] == 5 and report["target"]["main_page_p95_ms"] == 500
     assert report["lake_view_read_s"] is not None
+
+
+def test_case_files_bench(services: Settings, tmp_path: Path) -> None:
+    report = _bench(services, tmp_path, "case_files.py", "--documents", "300")
+    assert report["baseline_read"]["documents"] == 300 and report["full"]["upserts"] == 300
+    assert report["incremental"]["upserts"] == report["incremental"]["changed_documents"] == 3
+    assert report["full"]["documents_per_s"] > 0 and report["target"]["documents_per_s"] == 5_000

@@ -36,7 +36,7 @@ PROMETHEUS_CONFIG = ROOT / "observability" / "prometheus" / "prometheus.compose.
 ALLOY_CONFIG = ROOT / "observability" / "alloy" / "config.alloy"
 
 CORE_SERVICES = {
-    *("kafka", "s3", "s3-buckets", "postgres", "mlflow", "airflow"),
+    *("kafka", "s3", "s3-buckets", "postgres", "mongodb", "mlflow", "airflow"),
     *("prometheus", "grafana", "cadvisor"),
 }
 ONE_SHOT_SERVICES = {"s3-buckets", "openmetadata-db-init", "openmetadata-migrate", "marquez-db-init", "trino-register"}
@@ -436,13 +436,12 @@ def test_optional_profiles_are_not_started_by_default(compose: dict[str, Any]) -
     for name, service in services.items():
         for profile in service.get("profiles", []):
             by_profile.setdefault(profile, set()).add(name)
-    assert by_profile["mongodb"] == {"mongodb"}
     assert by_profile["alloy"] == {"alloy"}  # an agent for a remote Prometheus: here it would duplicate series
     assert {"openmetadata-server", "openmetadata-ingestion", "openmetadata-search"} <= by_profile["openmetadata"]
     assert by_profile["ray"] == {"ray-head", "ray-worker"}
     assert by_profile["lineage"] == {"marquez-db-init", "marquez", "marquez-web"}
     assert by_profile["bi"] == {"trino", "trino-register", "superset"}
-    assert set(by_profile) == {"openmetadata", "mongodb", "alloy", "ray", "lineage", "bi"}
+    assert set(by_profile) == {"openmetadata", "alloy", "ray", "lineage", "bi"}
     default = {name for name, service in services.items() if not service.get("profiles")}
     assert default == CORE_SERVICES
     for name in default:

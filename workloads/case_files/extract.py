@@ -95,11 +95,19 @@ def _bronze_state(lake: Lakehouse) -> tuple[tuple[datetime, str] | None, set[str
     return watermark, {row[0] for row in live}
 
 
-def _after(watermark: tuple[datetime, str] | None) -> dict[str, Any]:
+ORDER = [("updated_at", 1), ("_id", 1)]
+
+
+def _read_changed(files: Any, watermark: tuple[datetime, str] | None, batch: int) -> Iterator[dict[str, Any]]:
+    """The documents after ``watermark`` in ``(updated_at, _id)`` order, as two range reads on the source's
+    ``(updated_at, _id)`` index: the rest of the watermark's own millisecond, then everything later.
+    (One ``$or`` of the two was measured scanning the whole collection: 3.0 s against 0.5 s at 100k.)"""
     if watermark is None:
-        return {}
+        yield from files.find({}).sort(ORDER).batch_size(batch)
+        return
     at, document_id = watermark
-    return {"$or": [{"updated_at": {"$gt": at}}, {"updated_at": at, "_id": {"$gt": document_id}}]}
+    yield from files.find({"updated_at": at, "_id": {"$gt": document_id}}).sort(ORDER).batch_size(batch)
+    yield from files.find({"updated_at": {"$gt": at}}).sort(ORDER).batch_size(batch)
 
 
 def _rows(documents: list[dict[str, Any]], gone: list[str], *, source: str, run: int, now: datetime) -> pa.Table:
@@ -116,11 +124,6 @@ def _rows(documents: list[dict[str, Any]], gone: list[str], *, source: str, run:
         "ingest_date": [now.date()] * n,
     }
     return pa.Table.from_pydict(columns, schema=pa.schema(CASE_FILE_FIELDS))
-
-
-def _read_changed(files: Any, watermark: tuple[datetime, str] | None, batch: int) -> Iterator[dict[str, Any]]:
-    cursor = files.find(_after(watermark)).sort([("updated_at", 1), ("_id", 1)]).batch_size(batch)
-    yield from cursor
 
 
 def extract_case_files(

@@ -41,6 +41,7 @@ def write_case_files(
     when = at or now_ms()
     with documentstore.connect(mongo) as client:
         files = client[mongo.database][COLLECTION]
+        files.create_index([("updated_at", 1), ("_id", 1)])  # the claims system's own: what extraction reads by
         claims = {claim["claim_id"]: claim for claim in claims_of(raw_claims)}  # planted copies: once
         present = {doc["_id"] for doc in files.find({"_id": {"$in": list(claims)}}, {"_id": 1})}
         new = [case_file(claim, when) for claim_id, claim in claims.items() if claim_id not in present]
